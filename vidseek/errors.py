@@ -1,0 +1,37 @@
+"""Domain exceptions. Each message names the file or setting at fault and what to do next.
+
+They become CLI messages in `vidseek.cli` and HTTP errors in the server, never earlier.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class VidseekError(Exception):
+    """Base class for every error vidseek raises on purpose."""
+
+
+class MediaError(VidseekError):
+    """A file cannot be decoded as a video (empty, truncated, not media, unsupported codec...)."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class ModelUnavailableError(VidseekError):
+    """A configured model cannot be loaded; the message says which setting points at a local copy."""
+
+
+class DataDirLockedError(VidseekError):
+    """Another process holds the data directory (Milvus Lite allows one process per data dir)."""
+
+
+class StoreError(VidseekError):
+    """The vector/text store failed or is misconfigured."""
+
+
+class QueryError(VidseekError):
+    """A search request is invalid (empty query, bad filter, bad limit...)."""

@@ -1,0 +1,121 @@
+"""Typed records that flow down the pipeline: media -> analyze -> index -> store -> search.
+
+Every stage is a generator that yields these plain dataclasses, so the pipeline reads as a chain
+and nothing is materialised before the caller iterates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+# Route names are part of the store schema and the public API; keep them short and stable.
+VISUAL = "visual"
+SPEECH = "speech"
+OCR = "ocr"
+TITLE = "title"
+ROUTES: tuple[str, ...] = (VISUAL, SPEECH, OCR, TITLE)
+TEXT_ROUTES: tuple[str, ...] = (SPEECH, OCR, TITLE)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What `media.probe` learns about a file before any decoding."""
+
+    path: Path
+    duration: float  # seconds
+    width: int = 0  # after rotation is applied
+    height: int = 0
+    fps: float = 0.0  # average frame rate; may be 0 for variable/unknown
+    rotation: int = 0  # degrees clockwise from the display matrix
+    has_video: bool = True
+    has_audio: bool = False
+    video_codec: str | None = None
+    audio_codec: str | None = None
+
+
+@dataclass
+class Frame:
+    """One sampled frame: RGB uint8 array (H, W, 3), rotation already applied."""
+
+    time: float
+    image: np.ndarray
+
+
+@dataclass
+class Segment:
+    """A run of similar consecutive frames (a shot, cut to at most `max_segment_seconds`)."""
+
+    index: int
+    start: float
+    end: float
+    keyframe: np.ndarray  # RGB uint8, the most representative frame
+    keyframe_time: float
+
+
+@dataclass
+class TextSpan:
+    """Text tied to a time range: a transcript sentence, an on-screen text line, or a title."""
+
+    route: str  # SPEECH | OCR | TITLE
+    start: float
+    end: float
+    text: str
+    language: str | None = None
+    confidence: float = 1.0
+
+
+@dataclass
+class Evidence:
+    """Why a moment matched: one per route hit that was merged into it."""
+
+    route: str
+    score: float  # calibrated, 0..1
+    start: float
+    end: float
+    text: str | None = None  # transcript sentence / OCR line / title; None for visual
+
+    def describe(self) -> str:
+        if self.text:
+            return f"{self.route} {self.score:.2f}: {self.text}"
+        return f"{self.route} {self.score:.2f}"
+
+
+@dataclass
+class Moment:
+    """One search result: a time range inside one video, with the evidence that matched."""
+
+    video_id: int
+    path: str
+    start: float
+    end: float
+    score: float  # fused, 0..1, comparable across queries
+    evidence: list[Evidence] = field(default_factory=list)
+    thumbnail: str | None = None
+
+    @property
+    def routes(self) -> list[str]:
+        return sorted({e.route for e in self.evidence})
+
+    def to_dict(self) -> dict:
+        return {
+            "video_id": self.video_id,
+            "path": self.path,
+            "start": round(self.start, 2),
+            "end": round(self.end, 2),
+            "score": round(self.score, 4),
+            "routes": self.routes,
+            "thumbnail": self.thumbnail,
+            "evidence": [
+                {
+                    "route": e.route,
+                    "score": round(e.score, 4),
+                    "start": round(e.start, 2),
+                    "end": round(e.end, 2),
+                    "text": e.text,
+                }
+                for e in self.evidence
+            ],
+        }

@@ -1,0 +1,80 @@
+"""One settings object for the whole program, read from the environment with the VIDSEEK_ prefix.
+
+Pass it down explicitly; nothing deep in the code reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vidseek.records import ROUTES
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "vidseek"
+
+
+def _default_model_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vidseek" / "models"
+
+
+class Settings(BaseSettings):
+    """All knobs. Every field can be set as VIDSEEK_<FIELD_NAME> (e.g. VIDSEEK_VISUAL_MODEL)."""
+
+    model_config = SettingsConfigDict(env_prefix="VIDSEEK_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Catalog, thumbnails, Milvus Lite")
+    model_dir: Path = Field(default_factory=_default_model_dir, description="Cache for downloaded/assembled models")
+    milvus_uri: str | None = Field(
+        default=None, description="Milvus server/cluster URI; unset = Milvus Lite file in the data dir"
+    )
+    milvus_token: str | None = None
+    collection_prefix: str = "vidseek"
+
+    # media
+    frame_rate: float = Field(default=1.0, gt=0, le=30, description="Frames sampled per second")
+    max_segment_seconds: float = Field(default=10.0, gt=0)
+    shot_threshold: float = Field(default=0.35, gt=0, lt=2, description="Frame distance that starts a new shot")
+    thumbnail_size: int = 320
+
+    # models
+    visual_model: str = Field(
+        default="siglip2-base",
+        description="Registry name, Hugging Face id, or local folder made by `vidseek models export`",
+    )
+    asr_model: str = Field(default="base", description="Whisper size name, or a CTranslate2 model folder")
+    asr_language: str | None = Field(default=None, description="Force a language (e.g. zh, en); unset = detect")
+    ocr_min_confidence: float = 0.6
+    threads: int = Field(default=0, ge=0, description="CPU threads for model runtimes; 0 = all cores")
+
+    routes: list[str] = Field(default_factory=lambda: list(ROUTES))
+
+    # search
+    min_score: float = Field(default=0.3, ge=0, le=1, description="Moments scoring below this are dropped")
+    recall_k: int = Field(default=200, gt=0, description="Candidates fetched per route before fusion")
+
+    @field_validator("routes", mode="before")
+    @classmethod
+    def _split_routes(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("routes")
+    @classmethod
+    def _known_routes(cls, value: list[str]) -> list[str]:
+        unknown = [r for r in value if r not in ROUTES]
+        if unknown:
+            raise ValueError(f"unknown route(s) {unknown}; valid routes are {list(ROUTES)}")
+        return value
+
+    @property
+    def milvus_target(self) -> str:
+        """Where pymilvus connects: the server URI, or the Lite file inside the data dir."""
+        return self.milvus_uri or str(self.data_dir / "milvus.db")
