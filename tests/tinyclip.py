@@ -1,0 +1,181 @@
+"""A tiny CLIP trained in seconds on synthetic colour-shape pictures, for tests.
+
+It is a real transformers `CLIPModel` checkpoint (weights, fast tokenizer, image processor config),
+so tests go through the same export and ONNX load path as a downloaded model.
+
+Usage: `checkpoint = build_tiny_clip(tmp_path / "tiny-clip")` then `export_model(checkpoint, out)`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+COLOURS: dict[str, tuple[int, int, int]] = {
+    "red": (220, 30, 30),
+    "green": (30, 170, 40),
+    "blue": (30, 60, 220),
+    "yellow": (235, 215, 30),
+}
+SHAPES = ("circle", "square", "triangle")
+CLASSES: list[tuple[str, str]] = [(colour, shape) for colour in COLOURS for shape in SHAPES]
+CAPTIONS: list[str] = [f"a {colour} {shape}" for colour, shape in CLASSES]
+IMAGE_SIZE = 64
+MEAN = (0.48145466, 0.4578275, 0.40821073)
+STD = (0.26862954, 0.26130258, 0.27577711)
+SPECIAL_TOKENS = ("<pad>", "<unk>", "<bos>", "<eos>")  # ids 0..3, eos is not 2 (CLIP's legacy id)
+MAX_TEXT_LENGTH = 16
+
+
+def draw_shape(colour: str, shape: str, rng: np.random.Generator) -> np.ndarray:
+    """One 64x64 RGB uint8 picture: a jittered `colour` `shape` at a random place on a grey field.
+
+    Usage: `draw_shape("red", "circle", np.random.default_rng(0))`
+    """
+    grey = int(rng.integers(40, 216))
+    image = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), (grey, grey, grey))
+    fill = tuple(int(np.clip(c + rng.integers(-25, 26), 0, 255)) for c in COLOURS[colour])
+    size = int(rng.integers(20, 44))
+    x0, y0 = (int(v) for v in rng.integers(0, IMAGE_SIZE - size + 1, size=2))
+    x1, y1 = x0 + size - 1, y0 + size - 1
+    draw = ImageDraw.Draw(image)
+    if shape == "circle":
+        draw.ellipse((x0, y0, x1, y1), fill=fill)
+    elif shape == "square":
+        draw.rectangle((x0, y0, x1, y1), fill=fill)
+    else:
+        draw.polygon([((x0 + x1) / 2, y0), (x0, y1), (x1, y1)], fill=fill)
+    return np.asarray(image)
+
+
+def sample_images(per_class: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """`per_class` fresh pictures of each of the 12 classes and their class indices (into CAPTIONS).
+
+    Usage: `images, labels = sample_images(2, seed=123)`
+    """
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for _ in range(per_class):
+        for index, (colour, shape) in enumerate(CLASSES):
+            images.append(draw_shape(colour, shape, rng))
+            labels.append(index)
+    return images, np.asarray(labels)
+
+
+def _build_tokenizer():
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    words = sorted({word for caption in CAPTIONS for word in caption.split()})
+    vocab = {token: i for i, token in enumerate([*SPECIAL_TOKENS, *words])}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(
+        single="<bos> $A <eos>", special_tokens=[("<bos>", vocab["<bos>"]), ("<eos>", vocab["<eos>"])]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        unk_token="<unk>",
+        bos_token="<bos>",
+        eos_token="<eos>",
+        model_max_length=MAX_TEXT_LENGTH,
+    )
+
+
+def _build_model(vocab_size: int):
+    from transformers import CLIPConfig, CLIPModel
+
+    layers = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4}
+    config = CLIPConfig(
+        text_config={
+            **layers,
+            "vocab_size": vocab_size,
+            "max_position_embeddings": MAX_TEXT_LENGTH,
+            "pad_token_id": 0,
+            "bos_token_id": 2,
+            "eos_token_id": 3,
+        },
+        vision_config={**layers, "image_size": IMAGE_SIZE, "patch_size": 8},
+        projection_dim=64,
+    )
+    return CLIPModel(config)
+
+
+def _pixels(images: list[np.ndarray]):
+    import torch
+
+    array = np.stack(images).astype(np.float32) / 255.0
+    array = (array - np.asarray(MEAN, np.float32)) / np.asarray(STD, np.float32)
+    return torch.from_numpy(array.transpose(0, 3, 1, 2).copy())
+
+
+def _train(model, tokenizer, seconds: float, max_steps: int = 400, lr: float = 2e-3, per: int = 4) -> int:
+    """Contrastive training: each image batch against the 12 captions (4 positives per caption)."""
+    import torch
+    import torch.nn.functional as F
+
+    text = tokenizer(CAPTIONS, padding=True, return_tensors="pt")
+    per_class = 150
+    pool, pool_labels = sample_images(per_class, seed=0)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    warmup = max_steps // 10
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(s, max_steps) / max_steps))
+    )
+    generator = np.random.default_rng(1)
+    model.train()
+    deadline, step = time.monotonic() + seconds, 0
+    while step < max_steps and time.monotonic() < deadline:
+        # stratified: 4 pictures of every class, so each caption has positives in the batch
+        rounds = np.stack([generator.choice(per_class, size=per, replace=False) for _ in CAPTIONS], axis=1)
+        index = (rounds * len(CAPTIONS) + np.arange(len(CAPTIONS))).ravel()
+        labels = torch.from_numpy(pool_labels[index])
+        image_emb = F.normalize(_features(model.get_image_features(pixel_values=_pixels([pool[i] for i in index]))))
+        text_emb = F.normalize(_features(model.get_text_features(**text)))
+        logits = model.logit_scale.exp() * image_emb @ text_emb.T
+        targets = F.one_hot(labels, len(CAPTIONS)).float().T
+        loss = F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, targets / targets.sum(1, keepdim=True))
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        step += 1
+    model.eval()
+    return step
+
+
+def _features(output):
+    """transformers 5 returns a model output whose pooler_output is the projection; 4.x a tensor."""
+    return output if hasattr(output, "shape") else output.pooler_output
+
+
+def build_tiny_clip(out_dir: Path, seconds: float = 20) -> Path:
+    """Train the tiny CLIP (at most `seconds`) and save it as a transformers checkpoint in `out_dir`.
+
+    Usage: `checkpoint = build_tiny_clip(tmp_path / "tiny-clip", seconds=15)`
+    """
+    import torch
+    from transformers import CLIPImageProcessor
+
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    tokenizer = _build_tokenizer()
+    model = _build_model(len(tokenizer))
+    _train(model, tokenizer, seconds)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    processor = CLIPImageProcessor(
+        size={"shortest_edge": IMAGE_SIZE},
+        crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
+        image_mean=list(MEAN),
+        image_std=list(STD),
+    )
+    processor.save_pretrained(out_dir)
+    return out_dir

@@ -1,0 +1,249 @@
+"""Command line: `vidseek index|search|status|remove|models|sample`. Errors become one clear line here."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from vidseek.errors import VidseekError
+from vidseek.records import ROUTES
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Multimodal video search (zh + en).")
+models_app = typer.Typer(no_args_is_help=True, help="Export and inspect image-text models.")
+app.add_typer(models_app, name="models")
+console = Console(stderr=True)
+out = Console()
+
+DataDir = Annotated[
+    Optional[Path],  # noqa: UP045 - typer needs Optional on 3.10
+    typer.Option("--data-dir", "-d", envvar="VIDSEEK_DATA_DIR", help="Data folder (default ~/.local/share/vidseek)"),
+]
+
+
+def _open(data_dir: Path | None, **overrides):
+    import vidseek
+
+    return vidseek.open(data_dir, **overrides)
+
+
+def _fail(exc: Exception, code: int = 2) -> None:
+    console.print(f"[red]error:[/red] {exc}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def index(
+    paths: Annotated[list[Path], typer.Argument(help="Video files and/or folders (searched recursively)")],
+    data_dir: DataDir = None,
+    routes: Annotated[Optional[str], typer.Option(help=f"Comma list of routes to index: {','.join(ROUTES)}")] = None,  # noqa: UP045
+) -> None:
+    """Index videos: frames (1 fps) -> shots -> visual, speech, on-screen text, title."""
+    overrides = {"routes": routes} if routes else {}
+    try:
+        lib = _open(data_dir, **overrides)
+    except VidseekError as exc:
+        _fail(exc)
+    with lib:
+        report = _index_with_progress(lib, paths)
+    _print_report(report)
+    raise typer.Exit(1 if report.failed else 0)
+
+
+def _index_with_progress(lib, paths: list[Path]):
+    from vidseek.index.scan import scan
+
+    files, _ = scan(paths, skip=lib.settings.data_dir)
+    columns = [TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+               MofNCompleteColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as bar:
+        overall = bar.add_task("files", total=len(files))
+        stages: dict[str, int] = {}
+
+        def on_event(e) -> None:
+            if e.stage not in stages:
+                stages[e.stage] = bar.add_task(e.stage, total=max(e.total, 0.01))
+            task = stages[e.stage]
+            bar.update(task, description=f"{e.stage}: {Path(e.path).name[:20]}", total=max(e.total, 0.01),
+                       completed=min(e.done, e.total))
+
+        def on_file(r) -> None:
+            bar.advance(overall)
+            for task in stages.values():
+                bar.update(task, completed=0)
+            if r.status == "failed":
+                bar.console.print(f"[red]✗[/red] {r.path}: {r.error}")
+            elif r.status != "skipped":
+                bar.console.print(f"[green]✓[/green] {r.path} ({r.duration:.0f} s of media in {r.seconds:.1f} s)")
+
+        return lib.index(paths, on_event=on_event, on_file=on_file)
+
+
+def _print_report(report) -> None:
+    for path, problem in report.problems:
+        console.print(f"[red]✗[/red] {path}: {problem}")
+    for route, reason in report.unavailable.items():
+        console.print(f"[yellow]![/yellow] {route} route unavailable, indexed without it: {reason}")
+    n_failed = len(report.failed)
+    console.print(
+        f"indexed {report.count('indexed')}, updated {report.count('updated')}, "
+        f"unchanged {report.count('skipped')}, failed {n_failed}"
+    )
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for, in Chinese or English")],
+    data_dir: DataDir = None,
+    limit: Annotated[int, typer.Option("--limit", "-n")] = 10,
+    min_score: Annotated[Optional[float], typer.Option(help="Drop moments below this 0..1 score")] = None,  # noqa: UP045
+    route: Annotated[Optional[list[str]], typer.Option(help="Only these routes (repeatable)")] = None,  # noqa: UP045
+    path_prefix: Annotated[Optional[str], typer.Option(help="Only videos under this path")] = None,  # noqa: UP045
+    video_id: Annotated[Optional[int], typer.Option()] = None,  # noqa: UP045
+    min_duration: Annotated[Optional[float], typer.Option(help="Only videos at least this long (s)")] = None,  # noqa: UP045
+    max_duration: Annotated[Optional[float], typer.Option(help="Only videos at most this long (s)")] = None,  # noqa: UP045
+    per_video: Annotated[int, typer.Option(help="At most this many moments per video")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Find the moments that match a sentence: ranked video, start-end, score, evidence."""
+    try:
+        with _open(data_dir) as lib:
+            q = lib.search(query).limit(limit).per_video(per_video)
+            if min_score is not None:
+                q.min_score(min_score)
+            if route:
+                q.routes(*route)
+            prefix = str(Path(path_prefix).expanduser().resolve()) if path_prefix else None
+            q.where(path_prefix=prefix, video_id=video_id, min_duration=min_duration, max_duration=max_duration)
+            moments = q.to_list()
+    except VidseekError as exc:
+        _fail(exc)
+    if as_json:
+        payload = {"query": query, "moments": [m.to_dict() for m in moments],
+                   "skipped_routes": q.trace.routes_skipped, "seconds": round(q.trace.seconds, 4)}
+        out.print_json(json.dumps(payload, ensure_ascii=False))
+        return
+    if not moments:
+        out.print(f"no match above the cutoff ({q._min_score:.2f}); try other words or --min-score 0")
+    for i, m in enumerate(moments, 1):
+        out.print(f"[bold]{i:>2}. {m.path}[/bold]  {_ts(m.start)}–{_ts(m.end)}  score {m.score:.2f}  "
+                  f"[{', '.join(m.routes)}]")
+        for e in m.evidence:
+            out.print(f"      {e.describe()}", markup=False, highlight=False)
+        if verbose and m.thumbnail:
+            out.print(f"      thumbnail: {m.thumbnail}", markup=False)
+    for r, why in q.trace.routes_skipped.items():
+        console.print(f"[yellow]![/yellow] {r} route not searched: {why.splitlines()[0]}")
+    if verbose:
+        console.print(f"{q.trace.seconds * 1000:.0f} ms, candidates {q.trace.candidates}")
+
+
+def _ts(seconds: float) -> str:
+    m, s = divmod(seconds, 60)
+    return f"{int(m):d}:{s:04.1f}"
+
+
+@app.command()
+def status(
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    videos: Annotated[bool, typer.Option("--videos", help="List every video and its routes")] = False,
+) -> None:
+    """Videos, hours, segments, per-route coverage, models and store location."""
+    try:
+        with _open(data_dir) as lib:
+            info = lib.status()
+            rows = lib.videos() if videos else []
+    except VidseekError as exc:
+        _fail(exc)
+    if as_json:
+        if videos:
+            info["video_list"] = [{"id": v.id, "path": v.path, "status": v.status, "duration": v.duration,
+                                   "routes": v.routes, "error": v.error} for v in rows]
+        out.print_json(json.dumps(info, ensure_ascii=False))
+        return
+    out.print(f"data dir   {info['data_dir']}\nstore      {info['store']}")
+    out.print(f"videos     {info['videos']} ({info['hours']:.2f} h), segments {info['segments']}, "
+              f"failed {len(info['failed'])}, incomplete {len(info['incomplete'])}")
+    for route, counts in info["routes"].items():
+        out.print(f"  {route:<7} {counts}")
+    for route, name in info["models"].items():
+        out.print(f"model {route:<7} {name}")
+    if rows:
+        table = Table("id", "status", "dur", *ROUTES, "path")
+        for v in rows:
+            table.add_row(str(v.id), v.status, f"{v.duration:.0f}", *[v.route_state(r) or "-" for r in ROUTES],
+                          v.path + (f"  ({v.error})" if v.error else ""))
+        out.print(table)
+
+
+@app.command()
+def remove(path: Annotated[Path, typer.Argument(help="A video file or folder that was indexed")],
+           data_dir: DataDir = None) -> None:
+    """Remove a video (or everything under a folder) from the index: rows, thumbnails, catalog."""
+    try:
+        with _open(data_dir) as lib:
+            gone = lib.remove(path)
+    except VidseekError as exc:
+        _fail(exc, 1)
+    for p in gone:
+        out.print(f"removed {p}")
+
+
+@app.command()
+def sample(folder: Annotated[Path, typer.Argument(help="Where to write the generated sample videos")]) -> None:
+    """Generate a small sample library (speech + on-screen text in English and Chinese, shapes)."""
+    from vidseek.media.synth import make_sample_library
+
+    try:
+        paths = make_sample_library(folder)
+    except VidseekError as exc:
+        _fail(exc)
+    for p in paths:
+        out.print(str(p))
+
+
+@models_app.command("export")
+def models_export(
+    source: Annotated[str, typer.Argument(help="Hugging Face id or local transformers checkpoint folder")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write the ONNX model to")],
+    quantize: Annotated[bool, typer.Option(help="int8 dynamic quantisation (smaller, faster on CPU)")] = False,
+) -> None:
+    """Convert a CLIP / Chinese-CLIP / SigLIP checkpoint to vidseek's ONNX model folder."""
+    from vidseek.analyze.export import export_model
+
+    try:
+        path = export_model(source, output, quantize=quantize)
+    except VidseekError as exc:
+        _fail(exc)
+    out.print(f"exported to {path}\nuse it with: export VIDSEEK_VISUAL_MODEL={path}")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Registered visual model names and the hub ids they resolve to."""
+    from vidseek.analyze.registry import VISUAL_MODELS
+
+    for name, spec in VISUAL_MODELS.items():
+        out.print(f"{name:<20} {spec}")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except KeyboardInterrupt:
+        console.print("interrupted; run the same command again to resume")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""The models each route needs, created lazily, with their availability remembered per run.
+
+A model that cannot be loaded turns its route "unavailable" (with the reason) and indexing goes
+on with the other routes; the reason is reported once, not once per file.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from vidseek.errors import ModelUnavailableError
+from vidseek.records import OCR, SPEECH, TITLE, VISUAL
+from vidseek.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Analyzers:
+    """Usage: `a = Analyzers(settings); enc = a.get(VISUAL)` (None when unavailable, see `reason`)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._models: dict[str, Any] = {}
+        self._reasons: dict[str, str] = {}
+
+    def _create(self, route: str) -> Any:
+        if route == VISUAL:
+            from vidseek.analyze.registry import load_visual_model
+
+            return load_visual_model(self.settings)
+        if route == SPEECH:
+            from vidseek.analyze.asr import SpeechRecognizer
+
+            return SpeechRecognizer(self.settings.asr_model, self.settings)
+        if route == OCR:
+            from vidseek.analyze.ocr import TextReader
+
+            return TextReader("rapidocr-ppocrv4", self.settings)
+        raise KeyError(route)
+
+    def get(self, route: str) -> Any | None:
+        """The loaded model for `route`, or None if it cannot be loaded (see `reason(route)`)."""
+        if route == TITLE or route not in self.settings.routes:
+            return None
+        if route in self._reasons:
+            return None
+        if route not in self._models:
+            try:
+                model = self._create(route)
+                model.load()
+            except ModelUnavailableError as exc:
+                self._reasons[route] = str(exc)
+                log.warning("%s route unavailable: %s", route, exc)
+                return None
+            self._models[route] = model
+        return self._models[route]
+
+    def reason(self, route: str) -> str | None:
+        if route not in self.settings.routes:
+            return "disabled in settings (VIDSEEK_ROUTES)"
+        return self._reasons.get(route)
+
+    def version(self, route: str) -> str | None:
+        """Version string of the route's model; None when unavailable. Title has no model."""
+        if route == TITLE:
+            return "title-v1"
+        model = self.get(route)
+        return model.version if model is not None else None
+
+    def unavailable(self) -> dict[str, str]:
+        return dict(self._reasons)

@@ -1,0 +1,229 @@
+"""Index one video: probe -> frames -> shots -> (visual, OCR) + speech + title -> store.
+
+Crash safety: a video is marked 'indexing' before any row is written and 'done' only after its
+rows are flushed and searchable. Every (re)index first deletes the rows it is about to write, so
+a run after a kill -9 finishes the job without duplicates. Search ignores videos not 'done'.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vidseek.errors import MediaError, VidseekError
+from vidseek.index.analyzers import Analyzers
+from vidseek.index.scan import fingerprint, title_text
+from vidseek.media.frames import sample_frames
+from vidseek.media.probe import probe
+from vidseek.media.segments import detect_segments
+from vidseek.media.thumbs import save_thumbnail
+from vidseek.records import OCR, ROUTES, SPEECH, TITLE, VISUAL, Segment, TextSpan, VideoInfo
+from vidseek.settings import Settings
+from vidseek.store.catalog import Catalog, SegmentRecord, VideoRecord
+from vidseek.store.milvus import MilvusStore
+
+log = logging.getLogger(__name__)
+
+_VISUAL_BATCH = 16
+
+
+@dataclass
+class IndexEvent:
+    """Progress of one file: `done` of `total` seconds of media through `stage`."""
+
+    path: str
+    stage: str
+    done: float
+    total: float
+
+
+@dataclass
+class FileResult:
+    path: str
+    status: str  # indexed | updated | skipped | failed
+    error: str | None = None
+    duration: float = 0.0
+    seconds: float = 0.0
+    routes: dict[str, dict] = field(default_factory=dict)
+
+
+Progress = Callable[[IndexEvent], None]
+
+
+class VideoIndexer:
+    """Indexes single files into the catalog and store. Usage: `VideoIndexer(...).index(path)`."""
+
+    def __init__(self, settings: Settings, catalog: Catalog, store: MilvusStore, analyzers: Analyzers,
+                 on_event: Progress | None = None, library: str = "default"):
+        self.settings = settings
+        self.catalog = catalog
+        self.store = store
+        self.analyzers = analyzers
+        self.on_event = on_event or (lambda e: None)
+        self.library = library
+
+    def thumb_dir(self, video_id: int) -> Path:
+        return self.settings.data_dir / "thumbnails" / str(video_id)
+
+    # decide -------------------------------------------------------------------------------
+    def stale_routes(self, rec: VideoRecord) -> list[str]:
+        """Enabled routes whose stored rows are missing or made by another model version."""
+        todo = []
+        for route in [r for r in ROUTES if r in self.settings.routes]:
+            state = rec.routes.get(route, {})
+            version = self.analyzers.version(route)
+            if version is None:
+                continue  # model unavailable: keep what we have, nothing new to add
+            if state.get("state") != "done" or state.get("version") != version:
+                todo.append(route)
+        return todo
+
+    def index(self, path: Path) -> FileResult:
+        t0 = time.monotonic()
+        key = str(path)
+        try:
+            st = path.stat()
+        except OSError as exc:
+            return FileResult(key, "failed", f"cannot read file: {exc.strerror or exc}")
+        rec = self.catalog.get_by_path(key)
+        if rec and rec.status == "done" and rec.size == st.st_size and rec.mtime == st.st_mtime:
+            if not self.stale_routes(rec):
+                return FileResult(key, "skipped", duration=rec.duration, routes=rec.routes)
+        try:
+            digest = fingerprint(path, st.st_size)
+        except OSError as exc:
+            return FileResult(key, "failed", f"cannot read file: {exc.strerror or exc}")
+        if rec and rec.status == "done" and rec.content_hash == digest:
+            self.catalog.touch(rec.id, st.st_mtime)
+            todo = self.stale_routes(rec)
+            if not todo:
+                return FileResult(key, "skipped", duration=rec.duration, routes=rec.routes)
+            return self._run(path, st.st_size, st.st_mtime, digest, todo, rec, t0, "updated")
+        return self._run(path, st.st_size, st.st_mtime, digest, list(ROUTES), rec, t0, "indexed")
+
+    # run ----------------------------------------------------------------------------------
+    def _run(self, path: Path, size: int, mtime: float, digest: str, todo: list[str],
+             old: VideoRecord | None, t0: float, status: str) -> FileResult:
+        key = str(path)
+        try:
+            info = probe(path)
+        except MediaError as exc:
+            if old is None or old.status != "done":
+                rec = self.catalog.start_video(key, size, mtime, digest, self.library)
+                self.catalog.fail_video(rec.id, exc.problem)
+            return FileResult(key, "failed", exc.problem)
+        rec = self.catalog.start_video(key, size, mtime, digest, self.library)
+        self.catalog.set_duration(rec.id, info.duration)
+        routes = {r: v for r, v in rec.routes.items() if r not in todo} if status == "updated" else {}
+        try:
+            self.store.delete_video(rec.id, todo if status == "updated" else None)
+            routes.update(self._analyze(rec, info, todo, path))
+            self.store.wait_indexed()
+        except (VidseekError, OSError) as exc:
+            problem = exc.problem if isinstance(exc, MediaError) else str(exc)
+            self.store.delete_video(rec.id)
+            self.catalog.fail_video(rec.id, problem)
+            return FileResult(key, "failed", problem, info.duration)
+        self.catalog.finish_video(rec.id, routes)
+        return FileResult(key, status, None, info.duration, time.monotonic() - t0, routes)
+
+    def _analyze(self, rec: VideoRecord, info: VideoInfo, todo: list[str], path: Path) -> dict[str, dict]:
+        routes: dict[str, dict] = {}
+        for route in todo:
+            reason = self.analyzers.reason(route) if route != TITLE else None
+            if route in (VISUAL, SPEECH, OCR) and self.analyzers.get(route) is None:
+                routes[route] = {"state": "unavailable", "note": self.analyzers.reason(route) or reason}
+        if info.has_video and (VISUAL in todo or OCR in todo):
+            routes.update(self._frames_routes(rec, info, path, todo))
+        elif not info.has_video:
+            for route in (VISUAL, OCR):
+                if route in todo and route not in routes:
+                    routes[route] = {"state": "done", "version": self.analyzers.version(route), "rows": 0,
+                                     "note": "no video stream"}
+        if SPEECH in todo and SPEECH not in routes:
+            routes[SPEECH] = self._speech_route(rec, info, path)
+        if TITLE in todo:
+            text = title_text(path, rec.description)
+            n = self.store.insert_text([self._text_row(rec, TextSpan(TITLE, 0.0, info.duration, text))])
+            routes[TITLE] = {"state": "done", "version": self.analyzers.version(TITLE), "rows": n}
+        return routes
+
+    def _text_row(self, rec: VideoRecord, span: TextSpan) -> dict:
+        return {"video_id": rec.id, "library": rec.library, "route": span.route,
+                "start": float(span.start), "end": float(span.end), "text": span.text}
+
+    def _speech_route(self, rec: VideoRecord, info: VideoInfo, path: Path) -> dict:
+        model = self.analyzers.get(SPEECH)
+        version = self.analyzers.version(SPEECH)
+        if not info.has_audio:
+            return {"state": "done", "version": version, "rows": 0, "note": "no audio stream"}
+        rows = []
+        self.on_event(IndexEvent(str(path), SPEECH, 0.0, info.duration))
+        for span in model.transcribe(path):
+            rows.append(self._text_row(rec, span))
+            self.on_event(IndexEvent(str(path), SPEECH, min(span.end, info.duration), info.duration))
+        self.on_event(IndexEvent(str(path), SPEECH, info.duration, info.duration))
+        n = self.store.insert_text(rows)
+        language = getattr(model, "last_language", None)
+        return {"state": "done", "version": version, "rows": n, "language": language}
+
+    def _frames_routes(self, rec: VideoRecord, info: VideoInfo, path: Path, todo: list[str]) -> dict[str, dict]:
+        s = self.settings
+        encoder = self.analyzers.get(VISUAL) if VISUAL in todo else None
+        reader = self.analyzers.get(OCR) if OCR in todo else None
+        thumbs = self.thumb_dir(rec.id)
+        shutil.rmtree(thumbs, ignore_errors=True)
+        seg_records: list[SegmentRecord] = []
+        counts = {"visual": 0}
+        if encoder is not None:
+            self.store.ensure_visual(encoder.dim)
+
+        frames = sample_frames(path, fps=s.frame_rate)
+        segments = detect_segments(frames, max_seconds=s.max_segment_seconds, threshold=s.shot_threshold,
+                                   frame_interval=1.0 / s.frame_rate)
+
+        def tap(segs: Iterable[Segment]) -> Iterator[Segment]:
+            batch: list[Segment] = []
+            for seg in segs:
+                seg.end = min(seg.end, info.duration) if info.duration > seg.start else seg.end
+                thumb = save_thumbnail(seg.keyframe, thumbs / f"{seg.index:05d}.jpg", s.thumbnail_size)
+                seg_records.append(SegmentRecord(rec.id, seg.index, seg.start, seg.end, str(thumb)))
+                if encoder is not None:
+                    batch.append(seg)
+                    if len(batch) >= _VISUAL_BATCH:
+                        counts["visual"] += self._encode(rec, encoder, batch)
+                        batch = []
+                self.on_event(IndexEvent(str(path), "frames", seg.end, info.duration))
+                yield seg
+            if batch:
+                counts["visual"] += self._encode(rec, encoder, batch)
+
+        ocr_rows = []
+        if reader is not None:
+            from vidseek.analyze.ocr import read_segments
+
+            ocr_rows = [self._text_row(rec, span) for span in read_segments(tap(segments), reader)]
+        else:
+            for _ in tap(segments):
+                pass
+        if not seg_records:
+            raise MediaError(path, "no frame could be decoded")
+        self.catalog.replace_segments(rec.id, seg_records)
+        out: dict[str, dict] = {}
+        if encoder is not None:
+            out[VISUAL] = {"state": "done", "version": encoder.version, "rows": counts["visual"]}
+        if reader is not None:
+            out[OCR] = {"state": "done", "version": reader.version, "rows": self.store.insert_text(ocr_rows)}
+        return out
+
+    def _encode(self, rec: VideoRecord, encoder, batch: list[Segment]) -> int:
+        vectors = encoder.encode_images([seg.keyframe for seg in batch])
+        rows = [{"video_id": rec.id, "library": rec.library, "start": float(seg.start), "end": float(seg.end),
+                 "vector": np.asarray(v, dtype=np.float32)} for seg, v in zip(batch, vectors)]
+        return self.store.insert_visual(rows)

@@ -1,0 +1,112 @@
+"""Fuse per-route hits into one ranked list of moments.
+
+Hits of the same video that overlap or nearly touch become one moment; its range is widened to
+the enclosing shot boundaries. Route scores combine by noisy-OR (1 - prod(1 - s)), so agreement
+between routes raises confidence while each score stays in 0..1 and the cutoff keeps its meaning.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from vidseek.records import TITLE, Evidence, Moment
+from vidseek.store.catalog import SegmentRecord
+
+MERGE_GAP = 1.5  # seconds between two hits that still count as one moment
+
+
+@dataclass
+class ScoredHit:
+    video_id: int
+    route: str
+    start: float
+    end: float
+    score: float
+    text: str | None = None
+
+
+def noisy_or(scores: Sequence[float]) -> float:
+    prod = 1.0
+    for s in scores:
+        prod *= 1.0 - max(0.0, min(1.0, s))
+    return 1.0 - prod
+
+
+def _clusters(hits: list[ScoredHit]) -> list[list[ScoredHit]]:
+    hits = sorted(hits, key=lambda h: (h.start, h.end))
+    out: list[list[ScoredHit]] = []
+    end = float("-inf")
+    for h in hits:
+        if out and h.start <= end + MERGE_GAP:
+            out[-1].append(h)
+            end = max(end, h.end)
+        else:
+            out.append([h])
+            end = h.end
+    return out
+
+
+def _snap(start: float, end: float, segments: list[SegmentRecord]) -> tuple[float, float]:
+    """Widen [start, end] to the shot boundaries that contain it."""
+    if not segments:
+        return start, end
+    starts = [s.start for s in segments]
+    i = max(0, bisect_right(starts, start + 1e-6) - 1)
+    j = max(0, bisect_right(starts, max(start, end - 1e-6)) - 1)
+    return min(start, segments[i].start), max(end, segments[j].end)
+
+
+def _thumbnail(mid: float, segments: list[SegmentRecord]) -> str | None:
+    for s in segments:
+        if s.start <= mid < s.end:
+            return s.thumbnail
+    return segments[-1].thumbnail if segments else None
+
+
+def _moment(cluster: list[ScoredHit], title: ScoredHit | None, path: str,
+            segments: list[SegmentRecord]) -> Moment:
+    best: dict[str, ScoredHit] = {}
+    for h in cluster:
+        if h.route not in best or h.score > best[h.route].score:
+            best[h.route] = h
+    if title is not None:
+        best[TITLE] = title
+    start = min(h.start for h in cluster)
+    end = max(h.end for h in cluster)
+    start, end = _snap(start, end, segments)
+    top = max(cluster, key=lambda h: h.score)
+    evidence = [Evidence(h.route, h.score, h.start, h.end, h.text)
+                for h in sorted(best.values(), key=lambda h: -h.score)]
+    return Moment(
+        video_id=top.video_id, path=path, start=start, end=end,
+        score=noisy_or([h.score for h in best.values()]), evidence=evidence,
+        thumbnail=_thumbnail((top.start + top.end) / 2, segments),
+    )
+
+
+def fuse(
+    hits: list[ScoredHit],
+    paths: dict[int, str],
+    segments_of: Callable[[int], list[SegmentRecord]],
+    per_video: int = 3,
+) -> list[Moment]:
+    """Group hits into moments, best first. `segments_of(video_id)` gives shot boundaries."""
+    by_video: dict[int, list[ScoredHit]] = defaultdict(list)
+    for h in hits:
+        if h.video_id in paths:
+            by_video[h.video_id].append(h)
+    moments: list[Moment] = []
+    for vid, vhits in by_video.items():
+        titles = [h for h in vhits if h.route == TITLE]
+        title = max(titles, key=lambda h: h.score) if titles else None
+        timed = [h for h in vhits if h.route != TITLE]
+        segs = segments_of(vid)
+        clusters = _clusters(timed) if timed else [[title]] if title else []
+        found = [_moment(c, title if timed else None, paths[vid], segs) for c in clusters]
+        found.sort(key=lambda m: -m.score)
+        moments.extend(found[:per_video])
+    moments.sort(key=lambda m: (-m.score, m.path, m.start))
+    return moments

@@ -1,0 +1,76 @@
+"""Turn raw recall scores into calibrated 0..1 relevance, comparable across queries.
+
+BM25 scores grow with query length and corpus statistics, so they cannot carry a "no match"
+cutoff. Text hits are therefore re-scored by how much of the query's content the text covers:
+every query token is looked for in the text (exact, prefix or near-identical spelling to absorb
+OCR/ASR slips), weighted so that stop words barely count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+from vidseek.text import STOPWORDS, has_cjk, tokens
+
+_STOP_WEIGHT = 0.15
+_PREFIX_CREDIT = 0.8  # "skateboard" in "skateboarding"
+_FUZZY_MIN = 0.84  # OCR slip: "shutterstcck"
+
+
+@dataclass(frozen=True)
+class QueryTerms:
+    """A query broken into weighted matching units; build once per query."""
+
+    terms: tuple[str, ...]
+    weights: tuple[float, ...]
+
+    @classmethod
+    def parse(cls, query: str) -> QueryTerms:
+        terms = tuple(dict.fromkeys(tokens(query)))  # dedupe, keep order
+        weights = tuple(_STOP_WEIGHT if t in STOPWORDS else 1.0 for t in terms)
+        return cls(terms, weights)
+
+    @property
+    def empty(self) -> bool:
+        return not self.terms
+
+    @property
+    def content_count(self) -> int:
+        return sum(1 for w in self.weights if w == 1.0)
+
+
+def _term_credit(term: str, text_tokens: set[str]) -> float:
+    if term in text_tokens:
+        return 1.0
+    if has_cjk(term) or len(term) < 4:
+        return 0.0
+    best = 0.0
+    for tok in text_tokens:
+        if len(tok) >= 4 and (tok.startswith(term) or term.startswith(tok)):
+            best = max(best, _PREFIX_CREDIT)
+        elif abs(len(tok) - len(term)) <= 2:
+            ratio = SequenceMatcher(None, term, tok).ratio()
+            if ratio >= _FUZZY_MIN:
+                best = max(best, ratio * 0.9)
+    return best
+
+
+def coverage(query: QueryTerms, text: str) -> float:
+    """Weighted fraction of the query found in `text`, 0..1.
+
+    >>> round(coverage(QueryTerms.parse("a red circle"), "there is a red circle here"), 2)
+    1.0
+    """
+    if query.empty:
+        return 0.0
+    text_tokens = set(tokens(text))
+    got = sum(w * _term_credit(t, text_tokens) for t, w in zip(query.terms, query.weights))
+    return got / sum(query.weights)
+
+
+def text_score(query: QueryTerms, text: str) -> float:
+    """Calibrated relevance of a text hit: coverage, squared when the query has several content
+    words so that matching one word of three stays under the default cutoff."""
+    cov = coverage(query, text)
+    return cov * cov if query.content_count >= 2 else cov

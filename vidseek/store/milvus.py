@@ -1,0 +1,199 @@
+"""Searchable rows in Milvus: one dense collection (visual) and one BM25 collection (speech/OCR/title).
+
+The same code talks to Milvus Lite (a file in the data dir, the embedded default) and to a Milvus
+server or cluster (VIDSEEK_MILVUS_URI). Known Lite limits shape this module: float vectors only,
+~65 ms per call (so rows are inserted in large batches), and freshly inserted rows are only
+searchable once `pending_index_rows == 0` (see `wait_indexed`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from vidseek.errors import StoreError
+from vidseek.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_INSERT_BATCH = 2000
+_TEXT_MAX = 4000  # characters kept per text row; longer transcripts are split upstream
+
+
+@dataclass
+class StoredHit:
+    """A row returned by a recall query, before fusion."""
+
+    video_id: int
+    route: str
+    start: float
+    end: float
+    raw: float  # cosine for visual, BM25 (negative on Lite) for text
+    text: str | None = None
+
+
+class MilvusStore:
+    """Usage: `store = MilvusStore(settings); store.insert_text(rows); store.search_text("dog", 50)`."""
+
+    def __init__(self, settings: Settings):
+        from pymilvus import MilvusClient  # imported lazily: it takes ~1 s
+
+        self.settings = settings
+        target = settings.milvus_target
+        try:
+            kwargs = {"token": settings.milvus_token} if settings.milvus_token else {}
+            self.client = MilvusClient(target, **kwargs)
+        except Exception as exc:  # pymilvus raises many types; all mean the same to a user
+            raise StoreError(
+                f"cannot open Milvus at {target}: {exc}. Check VIDSEEK_MILVUS_URI, or unset it to use "
+                "the embedded Milvus Lite file in the data dir."
+            ) from exc
+        self.text_name = f"{settings.collection_prefix}_text"
+        self.visual_name = f"{settings.collection_prefix}_visual"
+        self._ensure_text()
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except Exception:  # closing a dead Lite server must not mask the real error
+            log.debug("milvus close failed", exc_info=True)
+
+    # schema -------------------------------------------------------------------------------
+    def _ensure_text(self) -> None:
+        from pymilvus import DataType, Function, FunctionType, MilvusClient
+
+        if self.client.has_collection(self.text_name):
+            return
+        schema = MilvusClient.create_schema(auto_id=True)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("video_id", DataType.INT64)
+        schema.add_field("library", DataType.VARCHAR, max_length=128)
+        schema.add_field("route", DataType.VARCHAR, max_length=16)
+        schema.add_field("start", DataType.FLOAT)
+        schema.add_field("end", DataType.FLOAT)
+        # jieba segments Chinese and keeps latin words; Lite does not support `type: chinese`.
+        analyzer = {"tokenizer": "jieba", "filter": ["lowercase"]}
+        schema.add_field(
+            "text", DataType.VARCHAR, max_length=_TEXT_MAX * 4, enable_analyzer=True, analyzer_params=analyzer
+        )
+        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_function(
+            Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["text"],
+                     output_field_names=["sparse"])
+        )
+        index = self.client.prepare_index_params()
+        index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        self.client.create_collection(self.text_name, schema=schema, index_params=index)
+
+    def ensure_visual(self, dim: int) -> None:
+        """Create the visual collection for `dim`-sized vectors; a different dim recreates it."""
+        from pymilvus import DataType, MilvusClient
+
+        if self.client.has_collection(self.visual_name):
+            if self.visual_dim() == dim:
+                return
+            log.warning("visual model dimension changed; dropping %s", self.visual_name)
+            self.client.drop_collection(self.visual_name)
+        schema = MilvusClient.create_schema(auto_id=True)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("video_id", DataType.INT64)
+        schema.add_field("library", DataType.VARCHAR, max_length=128)
+        schema.add_field("start", DataType.FLOAT)
+        schema.add_field("end", DataType.FLOAT)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        index = self.client.prepare_index_params()
+        index.add_index("vector", index_type="AUTOINDEX", metric_type="IP")
+        self.client.create_collection(self.visual_name, schema=schema, index_params=index)
+
+    def visual_dim(self) -> int | None:
+        if not self.client.has_collection(self.visual_name):
+            return None
+        for f in self.client.describe_collection(self.visual_name)["fields"]:
+            if f["name"] == "vector":
+                return int(f["params"]["dim"])
+        return None
+
+    # writes -------------------------------------------------------------------------------
+    def insert_text(self, rows: Sequence[dict]) -> int:
+        """Rows: video_id, library, route, start, end, text."""
+        clean = [dict(r, text=r["text"][:_TEXT_MAX]) for r in rows if r["text"].strip()]
+        self._insert(self.text_name, clean)
+        return len(clean)
+
+    def insert_visual(self, rows: Sequence[dict]) -> int:
+        """Rows: video_id, library, start, end, vector (float32, L2-normalised)."""
+        clean = [dict(r, vector=np.asarray(r["vector"], dtype=np.float32).tolist()) for r in rows]
+        self._insert(self.visual_name, clean)
+        return len(clean)
+
+    def _insert(self, collection: str, rows: list[dict]) -> None:
+        for i in range(0, len(rows), _INSERT_BATCH):
+            try:
+                self.client.insert(collection, rows[i : i + _INSERT_BATCH])
+            except Exception as exc:
+                raise StoreError(f"insert into {collection} failed: {exc}") from exc
+
+    def delete_video(self, video_id: int, routes: Iterable[str] | None = None) -> None:
+        """Remove every row of one video (optionally only some routes)."""
+        flt = f"video_id == {int(video_id)}"
+        text_routes = [r for r in routes if r != "visual"] if routes is not None else None
+        if text_routes is None or text_routes:
+            rf = flt if text_routes is None else f'{flt} and route in {list(text_routes)}'
+            self.client.delete(self.text_name, filter=rf)
+        if (routes is None or "visual" in routes) and self.client.has_collection(self.visual_name):
+            self.client.delete(self.visual_name, filter=flt)
+
+    def wait_indexed(self, timeout: float = 120.0) -> None:
+        """Block until inserted rows are searchable (Lite indexes asynchronously)."""
+        deadline = time.monotonic() + timeout
+        for name, field in ((self.text_name, "sparse"), (self.visual_name, "vector")):
+            if not self.client.has_collection(name):
+                continue
+            self.client.flush(name)
+            while self.client.describe_index(name, field).get("pending_index_rows", 0):
+                if time.monotonic() > deadline:
+                    raise StoreError(f"Milvus did not finish indexing {name} within {timeout:.0f} s")
+                time.sleep(0.1)
+
+    # reads --------------------------------------------------------------------------------
+    def search_text(self, query: str, limit: int, flt: str = "") -> list[StoredHit]:
+        fields = ["video_id", "route", "start", "end", "text"]
+        res = self.client.search(
+            self.text_name, data=[query], anns_field="sparse", limit=limit, filter=flt,
+            output_fields=fields, search_params={"metric_type": "BM25"},
+        )
+        return [
+            StoredHit(e["video_id"], e["route"], e["start"], e["end"], float(h["distance"]), e["text"])
+            for h in res[0]
+            for e in [h["entity"]]
+        ]
+
+    def search_visual(self, vector: np.ndarray, limit: int, flt: str = "") -> list[StoredHit]:
+        if not self.client.has_collection(self.visual_name):
+            return []
+        res = self.client.search(
+            self.visual_name, data=[np.asarray(vector, dtype=np.float32).tolist()], anns_field="vector",
+            limit=limit, filter=flt, output_fields=["video_id", "start", "end"],
+            search_params={"metric_type": "IP"},
+        )
+        return [
+            StoredHit(e["video_id"], "visual", e["start"], e["end"], float(h["distance"]))
+            for h in res[0]
+            for e in [h["entity"]]
+        ]
+
+    def count(self, video_id: int | None = None) -> dict[str, int]:
+        """Row counts per collection (optionally for one video); used by status and tests."""
+        flt = f"video_id == {int(video_id)}" if video_id is not None else ""
+        out = {}
+        for name, key in ((self.text_name, "text"), (self.visual_name, "visual")):
+            if not self.client.has_collection(name):
+                out[key] = 0
+                continue
+            res = self.client.query(name, filter=flt, output_fields=["count(*)"])
+            out[key] = int(res[0]["count(*)"]) if res else 0
+        return out

@@ -1,0 +1,65 @@
+"""Text normalisation shared by indexing and querying, so both sides meet in one script and case.
+
+Whisper sometimes writes Traditional Chinese for Mandarin speech; a Simplified query would then
+miss it. Everything that is stored or matched goes through `normalize` first.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK_RE = re.compile(f"[{_CJK}]")
+_TOKEN_RE = re.compile(f"[{_CJK}]+|[^\\W_]+", re.UNICODE)
+_SPACE_RE = re.compile(r"\s+")
+
+# Low-information words get a small weight when measuring how much of a query a text covers.
+STOPWORDS = frozenset(
+    """a an the and or of to in on at for with by from is are was were be been it its this that
+    these those as do does did not no can could will would shall should may might what which who
+    whom how why when where there here i you he she we they me him her us them my your our their
+    的 了 在 是 和 与 或 及 也 都 就 而 着 过 把 被 让 给 这 那 一个 我们 你们 他们 吗 呢 吧 啊""".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    import opencc  # opencc-python-reimplemented: pure Python, no native build needed
+
+    return opencc.OpenCC("t2s")
+
+
+def has_cjk(text: str) -> bool:
+    return bool(_CJK_RE.search(text))
+
+
+def normalize(text: str) -> str:
+    """NFKC, Traditional -> Simplified Chinese, lower case, collapsed spaces.
+
+    >>> normalize("  視頻搜索  ENGINE ")
+    '视频搜索 engine'
+    """
+    text = unicodedata.normalize("NFKC", text)
+    if has_cjk(text):
+        text = _t2s().convert(text)
+    return _SPACE_RE.sub(" ", text).strip().lower()
+
+
+def tokens(text: str) -> list[str]:
+    """Matching units of normalised text: latin/digit words, and CJK character bigrams.
+
+    Bigrams (not dictionary words) keep Chinese matching robust to ASR/OCR character errors and
+    to segmentation differences between the query and the transcript.
+
+    >>> tokens("视频搜索 engine")
+    ['视频', '频搜', '搜索', 'engine']
+    """
+    out: list[str] = []
+    for run in _TOKEN_RE.findall(normalize(text)):
+        if _CJK_RE.match(run):
+            out.extend(run if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)])
+        else:
+            out.append(run)
+    return out
