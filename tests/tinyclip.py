@@ -24,6 +24,8 @@ SHAPES = ("circle", "square", "triangle")
 CLASSES: list[tuple[str, str]] = [(colour, shape) for colour in COLOURS for shape in SHAPES]
 CAPTIONS: list[str] = [f"a {colour} {shape}" for colour, shape in CLASSES]
 IMAGE_SIZE = 64
+PATCH_SIZE = 16
+SIZE_RANGE = (26, 48)
 MEAN = (0.48145466, 0.4578275, 0.40821073)
 STD = (0.26862954, 0.26130258, 0.27577711)
 SPECIAL_TOKENS = ("<pad>", "<unk>", "<bos>", "<eos>")  # ids 0..3, eos is not 2 (CLIP's legacy id)
@@ -38,7 +40,7 @@ def draw_shape(colour: str, shape: str, rng: np.random.Generator) -> np.ndarray:
     grey = int(rng.integers(40, 216))
     image = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), (grey, grey, grey))
     fill = tuple(int(np.clip(c + rng.integers(-25, 26), 0, 255)) for c in COLOURS[colour])
-    size = int(rng.integers(20, 44))
+    size = int(rng.integers(SIZE_RANGE[0], SIZE_RANGE[1]))
     x0, y0 = (int(v) for v in rng.integers(0, IMAGE_SIZE - size + 1, size=2))
     x1, y1 = x0 + size - 1, y0 + size - 1
     draw = ImageDraw.Draw(image)
@@ -100,7 +102,7 @@ def _build_model(vocab_size: int):
             "bos_token_id": 2,
             "eos_token_id": 3,
         },
-        vision_config={**layers, "image_size": IMAGE_SIZE, "patch_size": 8},
+        vision_config={**layers, "image_size": IMAGE_SIZE, "patch_size": PATCH_SIZE},
         projection_dim=64,
     )
     return CLIPModel(config)
@@ -120,22 +122,18 @@ def _train(model, tokenizer, seconds: float, max_steps: int = 400, lr: float = 2
     import torch.nn.functional as F
 
     text = tokenizer(CAPTIONS, padding=True, return_tensors="pt")
-    per_class = 150
-    pool, pool_labels = sample_images(per_class, seed=0)
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     warmup = max_steps // 10
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + np.cos(np.pi * min(s, max_steps) / max_steps))
     )
-    generator = np.random.default_rng(1)
     model.train()
     deadline, step = time.monotonic() + seconds, 0
     while step < max_steps and time.monotonic() < deadline:
-        # stratified: 4 pictures of every class, so each caption has positives in the batch
-        rounds = np.stack([generator.choice(per_class, size=per, replace=False) for _ in CAPTIONS], axis=1)
-        index = (rounds * len(CAPTIONS) + np.arange(len(CAPTIONS))).ravel()
-        labels = torch.from_numpy(pool_labels[index])
-        image_emb = F.normalize(_features(model.get_image_features(pixel_values=_pixels([pool[i] for i in index]))))
+        # fresh pictures every step, `per` of every class, so each caption has positives in the batch
+        images, labels = sample_images(per, seed=1000 + step)
+        labels = torch.from_numpy(labels)
+        image_emb = F.normalize(_features(model.get_image_features(pixel_values=_pixels(images))))
         text_emb = F.normalize(_features(model.get_text_features(**text)))
         logits = model.logit_scale.exp() * image_emb @ text_emb.T
         targets = F.one_hot(labels, len(CAPTIONS)).float().T

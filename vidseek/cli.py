@@ -238,6 +238,11 @@ def models_list() -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("pymilvus", "faster_whisper"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    import jieba  # Milvus Lite's in-process analyzer; it logs its dictionary load at DEBUG
+
+    jieba.setLogLevel(logging.ERROR)
     try:
         app()
     except KeyboardInterrupt:

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     min_score: float = Field(default=0.3, ge=0, le=1, description="Moments scoring below this are dropped")
     recall_k: int = Field(default=200, gt=0, description="Candidates fetched per route before fusion")
 
+    @field_validator("data_dir", "model_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return Path(value).expanduser().resolve()
+
     @field_validator("routes", mode="before")
     @classmethod
     def _split_routes(cls, value: object) -> object:

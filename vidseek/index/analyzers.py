@@ -32,7 +32,7 @@ class Analyzers:
         if route == SPEECH:
             from vidseek.analyze.asr import SpeechRecognizer
 
-            return SpeechRecognizer(self.settings.asr_model, self.settings)
+            return SpeechRecognizer(self.settings)
         if route == OCR:
             from vidseek.analyze.ocr import TextReader
 

@@ -51,6 +51,30 @@ class FileResult:
     duration: float = 0.0
     seconds: float = 0.0
     routes: dict[str, dict] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+class StageClock:
+    """Wall time per stage, for progress reports and the benchmark."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+
+    def timed(self, stage: str, items: Iterable) -> Iterator:
+        """Yield from `items`, charging the time spent producing each item to `stage`."""
+        it = iter(items)
+        while True:
+            t = time.perf_counter()
+            try:
+                item = next(it)
+            except StopIteration:
+                self.add(stage, time.perf_counter() - t)
+                return
+            self.add(stage, time.perf_counter() - t)
+            yield item
 
 
 Progress = Callable[[IndexEvent], None]
@@ -67,6 +91,7 @@ class VideoIndexer:
         self.analyzers = analyzers
         self.on_event = on_event or (lambda e: None)
         self.library = library
+        self.clock = StageClock()
 
     def thumb_dir(self, video_id: int) -> Path:
         return self.settings.data_dir / "thumbnails" / str(video_id)
@@ -120,18 +145,21 @@ class VideoIndexer:
             return FileResult(key, "failed", exc.problem)
         rec = self.catalog.start_video(key, size, mtime, digest, self.library)
         self.catalog.set_duration(rec.id, info.duration)
+        self.clock = StageClock()
         routes = {r: v for r, v in rec.routes.items() if r not in todo} if status == "updated" else {}
         try:
             self.store.delete_video(rec.id, todo if status == "updated" else None)
             routes.update(self._analyze(rec, info, todo, path))
+            t = time.perf_counter()
             self.store.wait_indexed()
+            self.clock.add("store", time.perf_counter() - t)
         except (VidseekError, OSError) as exc:
             problem = exc.problem if isinstance(exc, MediaError) else str(exc)
             self.store.delete_video(rec.id)
             self.catalog.fail_video(rec.id, problem)
             return FileResult(key, "failed", problem, info.duration)
         self.catalog.finish_video(rec.id, routes)
-        return FileResult(key, status, None, info.duration, time.monotonic() - t0, routes)
+        return FileResult(key, status, None, info.duration, time.monotonic() - t0, routes, self.clock.seconds)
 
     def _analyze(self, rec: VideoRecord, info: VideoInfo, todo: list[str], path: Path) -> dict[str, dict]:
         routes: dict[str, dict] = {}
@@ -150,7 +178,9 @@ class VideoIndexer:
             routes[SPEECH] = self._speech_route(rec, info, path)
         if TITLE in todo:
             text = title_text(path, rec.description)
+            t = time.perf_counter()
             n = self.store.insert_text([self._text_row(rec, TextSpan(TITLE, 0.0, info.duration, text))])
+            self.clock.add("store", time.perf_counter() - t)
             routes[TITLE] = {"state": "done", "version": self.analyzers.version(TITLE), "rows": n}
         return routes
 
@@ -165,12 +195,15 @@ class VideoIndexer:
             return {"state": "done", "version": version, "rows": 0, "note": "no audio stream"}
         rows = []
         self.on_event(IndexEvent(str(path), SPEECH, 0.0, info.duration))
-        for span in model.transcribe(path):
+        transcript = model.transcribe(path)
+        for span in self.clock.timed(SPEECH, transcript):
             rows.append(self._text_row(rec, span))
             self.on_event(IndexEvent(str(path), SPEECH, min(span.end, info.duration), info.duration))
         self.on_event(IndexEvent(str(path), SPEECH, info.duration, info.duration))
+        t = time.perf_counter()
         n = self.store.insert_text(rows)
-        language = getattr(model, "last_language", None)
+        self.clock.add("store", time.perf_counter() - t)
+        language = transcript.language if rows else None
         return {"state": "done", "version": version, "rows": n, "language": language}
 
     def _frames_routes(self, rec: VideoRecord, info: VideoInfo, path: Path, todo: list[str]) -> dict[str, dict]:
@@ -186,13 +219,14 @@ class VideoIndexer:
 
         frames = sample_frames(path, fps=s.frame_rate)
         segments = detect_segments(frames, max_seconds=s.max_segment_seconds, threshold=s.shot_threshold,
-                                   frame_interval=1.0 / s.frame_rate)
+                                   frame_interval=1.0 / s.frame_rate, duration=info.duration)
 
         def tap(segs: Iterable[Segment]) -> Iterator[Segment]:
             batch: list[Segment] = []
-            for seg in segs:
-                seg.end = min(seg.end, info.duration) if info.duration > seg.start else seg.end
+            for seg in self.clock.timed("frames", segs):
+                t = time.perf_counter()
                 thumb = save_thumbnail(seg.keyframe, thumbs / f"{seg.index:05d}.jpg", s.thumbnail_size)
+                self.clock.add("frames", time.perf_counter() - t)
                 seg_records.append(SegmentRecord(rec.id, seg.index, seg.start, seg.end, str(thumb)))
                 if encoder is not None:
                     batch.append(seg)
@@ -208,7 +242,11 @@ class VideoIndexer:
         if reader is not None:
             from vidseek.analyze.ocr import read_segments
 
+            t = time.perf_counter()
+            before = sum(self.clock.seconds.values())
             ocr_rows = [self._text_row(rec, span) for span in read_segments(tap(segments), reader)]
+            inner = sum(self.clock.seconds.values()) - before  # frames, visual, store: charged already
+            self.clock.add(OCR, time.perf_counter() - t - inner)
         else:
             for _ in tap(segments):
                 pass
@@ -219,11 +257,18 @@ class VideoIndexer:
         if encoder is not None:
             out[VISUAL] = {"state": "done", "version": encoder.version, "rows": counts["visual"]}
         if reader is not None:
+            t = time.perf_counter()
             out[OCR] = {"state": "done", "version": reader.version, "rows": self.store.insert_text(ocr_rows)}
+            self.clock.add("store", time.perf_counter() - t)
         return out
 
     def _encode(self, rec: VideoRecord, encoder, batch: list[Segment]) -> int:
+        t = time.perf_counter()
         vectors = encoder.encode_images([seg.keyframe for seg in batch])
+        self.clock.add(VISUAL, time.perf_counter() - t)
         rows = [{"video_id": rec.id, "library": rec.library, "start": float(seg.start), "end": float(seg.end),
                  "vector": np.asarray(v, dtype=np.float32)} for seg, v in zip(batch, vectors)]
-        return self.store.insert_visual(rows)
+        t = time.perf_counter()
+        n = self.store.insert_visual(rows)
+        self.clock.add("store", time.perf_counter() - t)
+        return n

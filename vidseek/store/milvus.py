@@ -55,6 +55,17 @@ class MilvusStore:
         self.text_name = f"{settings.collection_prefix}_text"
         self.visual_name = f"{settings.collection_prefix}_visual"
         self._ensure_text()
+        self._loaded: set[str] = set()
+
+    def _ready(self, name: str) -> bool:
+        """Load a collection into memory once per process (a reopened Lite file starts released)."""
+        if name in self._loaded:
+            return True
+        if not self.client.has_collection(name):
+            return False
+        self.client.load_collection(name)
+        self._loaded.add(name)
+        return True
 
     def close(self) -> None:
         try:
@@ -162,8 +173,9 @@ class MilvusStore:
     # reads --------------------------------------------------------------------------------
     def search_text(self, query: str, limit: int, flt: str = "") -> list[StoredHit]:
         fields = ["video_id", "route", "start", "end", "text"]
-        res = self.client.search(
-            self.text_name, data=[query], anns_field="sparse", limit=limit, filter=flt,
+        self._ready(self.text_name)
+        res = self._call(
+            self.client.search, self.text_name, data=[query], anns_field="sparse", limit=limit, filter=flt,
             output_fields=fields, search_params={"metric_type": "BM25"},
         )
         return [
@@ -173,10 +185,11 @@ class MilvusStore:
         ]
 
     def search_visual(self, vector: np.ndarray, limit: int, flt: str = "") -> list[StoredHit]:
-        if not self.client.has_collection(self.visual_name):
+        if not self._ready(self.visual_name):
             return []
-        res = self.client.search(
-            self.visual_name, data=[np.asarray(vector, dtype=np.float32).tolist()], anns_field="vector",
+        res = self._call(
+            self.client.search, self.visual_name, data=[np.asarray(vector, dtype=np.float32).tolist()],
+            anns_field="vector",
             limit=limit, filter=flt, output_fields=["video_id", "start", "end"],
             search_params={"metric_type": "IP"},
         )
@@ -186,12 +199,18 @@ class MilvusStore:
             for e in [h["entity"]]
         ]
 
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # MilvusException and gRPC errors alike
+            raise StoreError(f"Milvus request failed ({self.settings.milvus_target}): {exc}") from exc
+
     def count(self, video_id: int | None = None) -> dict[str, int]:
         """Row counts per collection (optionally for one video); used by status and tests."""
         flt = f"video_id == {int(video_id)}" if video_id is not None else ""
         out = {}
         for name, key in ((self.text_name, "text"), (self.visual_name, "visual")):
-            if not self.client.has_collection(name):
+            if not self._ready(name):
                 out[key] = 0
                 continue
             res = self.client.query(name, filter=flt, output_fields=["count(*)"])

@@ -1,0 +1,133 @@
+"""End to end: generated videos -> real decoding, Whisper base, RapidOCR, Milvus Lite -> search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import vidseek
+from vidseek.errors import DataDirLockedError, QueryError
+from vidseek.media.synth import AudioClip, Scene, Shape, make_video, speak
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> Path:
+    """Three videos with known content: English speech, Chinese on-screen text, shapes."""
+    root = tmp_path_factory.mktemp("corpus")
+    lib = root / "videos"
+    wav = speak("The lighthouse keeper repairs the old lamp every winter.", root / "talk.wav")
+    make_video(lib / "lighthouse_talk.mp4",
+               [Scene(4, (20, 30, 60)), Scene(6, (60, 60, 60), text="Coastal Stories")],
+               audio=[AudioClip(3.0, wav)])
+    make_video(lib / "notice.mp4",
+               [Scene(4, (0, 0, 0)), Scene(5, (250, 245, 230), text="欢迎使用视频搜索引擎"), Scene(4, (0, 0, 0))])
+    make_video(lib / "sub" / "shapes.mp4",
+               [Scene(4, (255, 255, 255)), Scene(4, (255, 255, 255), shape=Shape("circle", (220, 30, 30))),
+                Scene(4, (0, 0, 0), shape=Shape("square", (30, 200, 60)))])
+    return lib
+
+
+@pytest.fixture(scope="session")
+def indexed(corpus, tmp_path_factory):
+    """The corpus indexed once (without a visual model) into a fresh data dir."""
+    data = tmp_path_factory.mktemp("data")
+    settings = dict(visual_model=str(data / "no-such-model"))
+    with vidseek.open(data, **settings) as lib:
+        report = lib.index([corpus])
+    return data, settings, report
+
+
+def test_index_reports_every_file_and_the_missing_visual_model(indexed):
+    _, _, report = indexed
+    assert report.count("indexed") == 3 and report.ok
+    assert "VIDSEEK_VISUAL_MODEL" in report.unavailable["visual"]
+
+
+def test_spoken_english_is_found_at_the_right_moment(indexed):
+    data, settings, _ = indexed
+    with vidseek.open(data, **settings) as lib:
+        moments = lib.search("lighthouse keeper repairs the lamp").limit(3).to_list()
+    top = moments[0]
+    assert top.path.endswith("lighthouse_talk.mp4")
+    assert "speech" in top.routes
+    assert top.start <= 4.0 and top.end >= 5.0 and top.start >= 0.0  # speech starts at 3 s
+    speech = next(e for e in top.evidence if e.route == "speech")
+    assert "lighthouse" in speech.text
+
+
+def test_chinese_on_screen_text_is_found_by_a_chinese_query(indexed):
+    data, settings, _ = indexed
+    with vidseek.open(data, **settings) as lib:
+        moments = lib.search("视频搜索 引擎").to_list()
+        traditional = lib.search("視頻搜索引擎").to_list()
+    top = moments[0]
+    assert top.path.endswith("notice.mp4")
+    assert "ocr" in top.routes
+    assert top.start < 9.0 and top.end > 4.0  # the text is on screen from 4 s to 9 s
+    assert top.start >= 3.0 and top.end <= 10.0
+    assert traditional and traditional[0].path.endswith("notice.mp4")
+
+
+def test_unrelated_query_returns_no_match(indexed):
+    data, settings, _ = indexed
+    with vidseek.open(data, **settings) as lib:
+        assert lib.search("quantum zebra orchestra").to_list() == []
+        assert lib.search("quantum zebra orchestra").min_score(0.0).to_list() == []
+
+
+def test_filters_and_route_choice(indexed, corpus):
+    data, settings, _ = indexed
+    with vidseek.open(data, **settings) as lib:
+        only_sub = lib.search("shapes").where(path_prefix=str(corpus / "sub")).to_list()
+        assert only_sub and all("/sub/" in m.path for m in only_sub)
+        assert lib.search("lighthouse keeper").routes("ocr").to_list() == []
+        assert lib.search("lighthouse keeper").where(max_duration=1.0).to_list() == []
+        with pytest.raises(QueryError, match="unknown route"):
+            lib.search("x").routes("smell")
+        with pytest.raises(QueryError, match="empty"):
+            lib.search("   ")
+
+
+def test_status_reports_coverage_and_models(indexed):
+    data, settings, _ = indexed
+    with vidseek.open(data, **settings) as lib:
+        st = lib.status()
+    assert st["videos"] == 3 and st["segments"] > 3
+    assert st["routes"]["speech"] == {"done": 3}
+    assert st["routes"]["visual"] == {"unavailable": 3}
+    assert "Milvus Lite" in st["store"]
+
+
+def test_second_process_gets_a_clear_lock_message(indexed):
+    data, settings, _ = indexed
+    with vidseek.open(data, **settings):
+        with pytest.raises(DataDirLockedError, match="in use by another vidseek process"):
+            vidseek.open(data, **settings)
+
+
+def test_incremental_changed_and_removed(corpus, tmp_path):
+    work = tmp_path / "videos"
+    work.mkdir()
+    a = make_video(work / "a.mp4", [Scene(3, (200, 0, 0), text="First Version")])
+    make_video(work / "b.mp4", [Scene(3, (0, 0, 200), text="Other Clip")])
+    settings = dict(visual_model=str(tmp_path / "none"), routes="ocr,title")
+    with vidseek.open(tmp_path / "data", **settings) as lib:
+        first = lib.index([work])
+        rows = lib.store.count()
+        second = lib.index([work])
+        assert first.count("indexed") == 2
+        assert second.count("skipped") == 2 and second.count("indexed") == 0
+        assert lib.store.count() == rows
+
+        make_video(a, [Scene(3, (0, 160, 0), text="Second Edition")])
+        third = lib.index([work])
+        assert third.count("indexed") == 1 and third.count("skipped") == 1
+        assert lib.search("second edition").to_list()[0].path == str(a)
+        assert lib.search("first version").to_list() == []
+
+        vid = lib.catalog.get_by_path(str(a)).id
+        lib.remove(a)
+        assert lib.store.count(vid) == {"text": 0, "visual": 0}
+        assert not (lib.settings.data_dir / "thumbnails" / str(vid)).exists()
+        assert lib.catalog.get(vid) is None
