@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -19,8 +21,9 @@ from vidseek.records import ROUTES
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Multimodal video search (zh + en).")
 models_app = typer.Typer(no_args_is_help=True, help="Export and inspect image-text models.")
 app.add_typer(models_app, name="models")
-console = Console(stderr=True)
-out = Console()
+# soft_wrap: one problem stays on one line however narrow the terminal (and in logs and pipes)
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 DataDir = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional on 3.10
@@ -29,13 +32,34 @@ DataDir = Annotated[
 
 
 def _open(data_dir: Path | None, **overrides):
+    """`vidseek.open`, with bad settings and unusable data dirs turned into a VidseekError."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
     import vidseek
 
-    return vidseek.open(data_dir, **overrides)
+    try:
+        return vidseek.open(data_dir, **overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise VidseekError(f"invalid setting ({problems}); check the options and VIDSEEK_* variables") from None
+    except SettingsError as exc:
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"VIDSEEK_{field.group(1).upper()}" if field else "a VIDSEEK_* variable"
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        raise VidseekError(f"cannot read {name}{cause}") from None
+    except OSError as exc:
+        raise VidseekError(f"cannot use the data dir: {exc}") from None
+
+
+def _line(text: object) -> str:
+    """One line, safe for rich markup: file names like `[2020] trip.mp4` must print as they are."""
+    return escape(re.sub(r"\s*\n\s*", " ", str(text).strip()))
 
 
 def _fail(exc: Exception, code: int = 2) -> None:
-    console.print(f"[red]error:[/red] {exc}")
+    """Exit codes: 1 = the request failed (bad files, not indexed), 2 = cannot run (lock, settings)."""
+    console.print(f"[red]error:[/red] {_line(exc)}")
     raise typer.Exit(code)
 
 
@@ -51,8 +75,11 @@ def index(
         lib = _open(data_dir, **overrides)
     except VidseekError as exc:
         _fail(exc)
-    with lib:
-        report = _index_with_progress(lib, paths)
+    try:
+        with lib:
+            report = _index_with_progress(lib, paths)
+    except VidseekError as exc:
+        _fail(exc)
     _print_report(report)
     raise typer.Exit(1 if report.failed else 0)
 
@@ -79,18 +106,19 @@ def _index_with_progress(lib, paths: list[Path]):
             for task in stages.values():
                 bar.update(task, completed=0)
             if r.status == "failed":
-                bar.console.print(f"[red]✗[/red] {r.path}: {r.error}")
+                bar.console.print(f"[red]✗[/red] {_line(r.path)}: {_line(r.error)}")
             elif r.status != "skipped":
-                bar.console.print(f"[green]✓[/green] {r.path} ({r.duration:.0f} s of media in {r.seconds:.1f} s)")
+                took = f"{r.duration:.0f} s of media in {r.seconds:.1f} s"
+                bar.console.print(f"[green]✓[/green] {_line(r.path)} ({took})")
 
         return lib.index(paths, on_event=on_event, on_file=on_file)
 
 
 def _print_report(report) -> None:
     for path, problem in report.problems:
-        console.print(f"[red]✗[/red] {path}: {problem}")
+        console.print(f"[red]✗[/red] {_line(path)}: {_line(problem)}")
     for route, reason in report.unavailable.items():
-        console.print(f"[yellow]![/yellow] {route} route unavailable, indexed without it: {reason}")
+        console.print(f"[yellow]![/yellow] {route} route unavailable, indexed without it: {_line(reason)}")
     n_failed = len(report.failed)
     console.print(
         f"indexed {report.count('indexed')}, updated {report.count('updated')}, "
@@ -124,6 +152,7 @@ def search(
             prefix = str(Path(path_prefix).expanduser().resolve()) if path_prefix else None
             q.where(path_prefix=prefix, video_id=video_id, min_duration=min_duration, max_duration=max_duration)
             moments = q.to_list()
+            empty_index = not moments and not lib.catalog.videos(status="done")
     except VidseekError as exc:
         _fail(exc)
     if as_json:
@@ -131,17 +160,20 @@ def search(
                    "skipped_routes": q.trace.routes_skipped, "seconds": round(q.trace.seconds, 4)}
         out.print_json(json.dumps(payload, ensure_ascii=False))
         return
-    if not moments:
+    if empty_index:
+        console.print(f"nothing is indexed in {_line(lib.settings.data_dir)} yet; run `vidseek index <folder>` first")
+    elif not moments:
         out.print(f"no match above the cutoff ({q._min_score:.2f}); try other words or --min-score 0")
     for i, m in enumerate(moments, 1):
-        out.print(f"[bold]{i:>2}. {m.path}[/bold]  {_ts(m.start)}–{_ts(m.end)}  score {m.score:.2f}  "
+        out.print(f"[bold]{i:>2}. {_line(m.path)}[/bold]  {_ts(m.start)}–{_ts(m.end)}  score {m.score:.2f}  "
                   f"[{', '.join(m.routes)}]")
         for e in m.evidence:
             out.print(f"      {e.describe()}", markup=False, highlight=False)
         if verbose and m.thumbnail:
             out.print(f"      thumbnail: {m.thumbnail}", markup=False)
     for r, why in q.trace.routes_skipped.items():
-        console.print(f"[yellow]![/yellow] {r} route not searched: {why.splitlines()[0]}")
+        reason = why.splitlines()[0] if why else "unavailable"
+        console.print(f"[yellow]![/yellow] {r} route not searched: {_line(reason)}")
     if verbose:
         console.print(f"{q.trace.seconds * 1000:.0f} ms, candidates {q.trace.candidates}")
 
@@ -181,7 +213,7 @@ def status(
         table = Table("id", "status", "dur", *ROUTES, "path")
         for v in rows:
             table.add_row(str(v.id), v.status, f"{v.duration:.0f}", *[v.route_state(r) or "-" for r in ROUTES],
-                          v.path + (f"  ({v.error})" if v.error else ""))
+                          _line(v.path + (f"  ({v.error})" if v.error else "")))
         out.print(table)
 
 
@@ -190,12 +222,16 @@ def remove(path: Annotated[Path, typer.Argument(help="A video file or folder tha
            data_dir: DataDir = None) -> None:
     """Remove a video (or everything under a folder) from the index: rows, thumbnails, catalog."""
     try:
-        with _open(data_dir) as lib:
+        lib = _open(data_dir)
+    except VidseekError as exc:
+        _fail(exc)
+    try:
+        with lib:
             gone = lib.remove(path)
     except VidseekError as exc:
         _fail(exc, 1)
     for p in gone:
-        out.print(f"removed {p}")
+        out.print(f"removed {_line(p)}")
 
 
 @app.command()
@@ -240,6 +276,9 @@ def main() -> None:
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("pymilvus", "faster_whisper"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    # Milvus Lite's in-process gRPC server logs a traceback for RPCs it does not implement
+    # (AllocTimestamp); pymilvus falls back by itself, so it is noise to a user.
+    logging.getLogger("grpc").setLevel(logging.CRITICAL)
     import jieba  # Milvus Lite's in-process analyzer; it logs its dictionary load at DEBUG
 
     jieba.setLogLevel(logging.ERROR)

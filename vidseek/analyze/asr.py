@@ -338,15 +338,16 @@ def _sentences(pieces: Iterable[_Piece]) -> Iterator[_Piece]:
 # --------------------------------------------------------------------------- the model task
 
 class Transcript(Iterator[TextSpan]):
-    """Sentence spans of one audio track, decoded while you iterate.
+    """Sentence spans of one audio track; decoding and recognition run while you iterate.
 
-    `language`, `language_probability` and `duration` are known once decoding has started
+    `language`, `language_probability` and `duration` are known once recognition has started
     (reading them starts it). Silent or audio-less input yields nothing.
     """
 
-    def __init__(self, recognizer: SpeechRecognizer, audio: np.ndarray):
+    def __init__(self, recognizer: SpeechRecognizer, source: np.ndarray | str | Path):
         self._recognizer = recognizer
-        self._audio = audio
+        self._source = source
+        self._audio: np.ndarray | None = None
         self._spans: Iterator[TextSpan] | None = None
         self._info: TranscriptionInfo | None = None
 
@@ -362,17 +363,25 @@ class Transcript(Iterator[TextSpan]):
 
     @property
     def duration(self) -> float:
-        return len(self._audio) / SAMPLE_RATE
+        return len(self._samples()) / SAMPLE_RATE
 
     def __next__(self) -> TextSpan:
         return next(self._start())
 
+    def _samples(self) -> np.ndarray:
+        if self._audio is None:
+            src = self._source
+            audio = src if isinstance(src, np.ndarray) else load_audio(src)
+            self._audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+        return self._audio
+
     def _start(self) -> Iterator[TextSpan]:
         if self._spans is None:
-            if self._audio.size < SAMPLE_RATE // 10:  # < 0.1 s: nothing to hear
+            audio = self._samples()
+            if audio.size < SAMPLE_RATE // 10:  # < 0.1 s: nothing to hear
                 self._spans = iter(())
             else:
-                segments, self._info = self._recognizer._run_whisper(self._audio)
+                segments, self._info = self._recognizer._run_whisper(audio)
                 self._spans = self._to_spans(segments, self._info.language)
         return self._spans
 
@@ -424,9 +433,11 @@ class SpeechRecognizer(Model):
             ) from exc
 
     def transcribe(self, audio: np.ndarray | str | Path) -> Transcript:
-        """Lazily transcribe 16 kHz mono float32 samples or a media file (its first audio track)."""
-        samples = audio if isinstance(audio, np.ndarray) else load_audio(audio)
-        return Transcript(self, np.asarray(samples, dtype=np.float32).reshape(-1))
+        """Transcribe 16 kHz mono float32 samples or a media file (its first audio track), lazily.
+
+        Nothing is decoded until the transcript is iterated (or its language is read).
+        """
+        return Transcript(self, audio)
 
     def _run_whisper(self, audio: np.ndarray) -> tuple[Iterable[WhisperSegment], TranscriptionInfo]:
         self.load()
