@@ -131,3 +131,15 @@ def test_incremental_changed_and_removed(corpus, tmp_path):
         assert lib.store.count(vid) == {"text": 0, "visual": 0}
         assert not (lib.settings.data_dir / "thumbnails" / str(vid)).exists()
         assert lib.catalog.get(vid) is None
+
+
+def test_description_is_searchable_with_the_title_route(tmp_path):
+    work = tmp_path / "v"
+    clip = make_video(work / "clip0001.mp4", [Scene(2, (90, 90, 90))])
+    with vidseek.open(tmp_path / "data", visual_model=str(tmp_path / "none"), routes="title") as lib:
+        lib.index([work])
+        assert lib.search("grandmother birthday party").to_list() == []
+        lib.describe(clip, "Grandmother's 90th birthday party in the garden")
+        top = lib.search("grandmother birthday party").to_list()[0]
+        assert top.path == str(clip) and top.routes == ["title"]
+        assert lib.store.count(lib.catalog.get_by_path(str(clip)).id)["text"] == 1

@@ -109,6 +109,18 @@ class Library:
         self.store.wait_indexed()
         return [v.path for v in victims]
 
+    def describe(self, path: str | Path, text: str) -> None:
+        """Attach a description to an indexed video; it is searched with the title route."""
+        target = str(Path(path).expanduser().resolve())
+        rec = self.catalog.get_by_path(target)
+        if rec is None or rec.status != "done":
+            raise VidseekError(f"{target}: not indexed yet; run `vidseek index` on it first")
+        self.catalog.set_description(rec.id, text.strip() or None)
+        rec = self.catalog.get(rec.id)
+        indexer = VideoIndexer(self.settings, self.catalog, self.store, self.analyzers)
+        indexer.reindex_title(rec)
+        self.store.wait_indexed()
+
     # search -------------------------------------------------------------------------------
     def search(self, text: str) -> Search:
         """Start a query; chain `.limit() .min_score() .routes() .where()` then `.to_list()`."""

@@ -184,6 +184,12 @@ class VideoIndexer:
             routes[TITLE] = {"state": "done", "version": self.analyzers.version(TITLE), "rows": n}
         return routes
 
+    def reindex_title(self, rec: VideoRecord) -> None:
+        """Rewrite the title row after the description changed."""
+        self.store.delete_video(rec.id, [TITLE])
+        text = title_text(Path(rec.path), rec.description)
+        self.store.insert_text([self._text_row(rec, TextSpan(TITLE, 0.0, rec.duration, text))])
+
     def _text_row(self, rec: VideoRecord, span: TextSpan) -> dict:
         return {"video_id": rec.id, "library": rec.library, "route": span.route,
                 "start": float(span.start), "end": float(span.end), "text": span.text}

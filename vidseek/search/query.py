@@ -122,6 +122,10 @@ class Search:
                 for h in hits]
 
     def _recall_visual(self, flt: str) -> list[ScoredHit]:
+        if not self._lib.catalog.has_route(VISUAL):
+            # Nothing was embedded (e.g. no model when indexing): don't load, or download, one.
+            self.trace.routes_skipped[VISUAL] = "no indexed video has the visual route (see `vidseek status`)"
+            return []
         encoder = self._lib.analyzers.get(VISUAL)
         if encoder is None:
             self.trace.routes_skipped[VISUAL] = self._lib.analyzers.reason(VISUAL) or "unavailable"

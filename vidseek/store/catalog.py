@@ -138,6 +138,9 @@ class Catalog:
     def fail_video(self, video_id: int, error: str) -> None:
         self.db.execute("UPDATE videos SET status='failed', error=? WHERE id=?", (error, video_id))
 
+    def set_description(self, video_id: int, text: str | None) -> None:
+        self.db.execute("UPDATE videos SET description = ? WHERE id = ?", (text, video_id))
+
     def touch(self, video_id: int, mtime: float) -> None:
         self.db.execute("UPDATE videos SET mtime = ? WHERE id = ?", (mtime, video_id))
 
@@ -159,6 +162,15 @@ class Catalog:
             "SELECT * FROM segments WHERE video_id = ? ORDER BY start", (video_id,)
         ).fetchall()
         return [SegmentRecord(r["video_id"], r["idx"], r["start"], r["end"], r["thumbnail"]) for r in rows]
+
+    def has_route(self, route: str) -> bool:
+        """True if some indexed video has rows for `route` (so searching it can find anything)."""
+        row = self.db.execute(
+            "SELECT 1 FROM videos WHERE status = 'done' AND json_extract(routes, ?) = 'done' "
+            "AND json_extract(routes, ?) > 0 LIMIT 1",
+            (f"$.{route}.state", f"$.{route}.rows"),
+        ).fetchone()
+        return row is not None
 
     def segment_count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM segments").fetchone()[0]
