@@ -143,3 +143,17 @@ def test_description_is_searchable_with_the_title_route(tmp_path):
         top = lib.search("grandmother birthday party").to_list()[0]
         assert top.path == str(clip) and top.routes == ["title"]
         assert lib.store.count(lib.catalog.get_by_path(str(clip)).id)["text"] == 1
+
+
+def test_fusion_prefers_video_over_audio_only_on_equal_scores_and_keeps_moments_tight():
+    from vidseek.search.fuse import ScoredHit, fuse
+    from vidseek.store.catalog import SegmentRecord
+
+    segs = {1: [], 2: [SegmentRecord(2, i, i * 5.0, i * 5.0 + 5, None) for i in range(4)]}
+    hits = [ScoredHit(1, "speech", 0, 10, 1.0, "same words"), ScoredHit(2, "speech", 6, 9, 1.0, "same words"),
+            ScoredHit(2, "ocr", 0, 20, 0.5, "watermark"), ScoredHit(2, "title", 0, 20, 0.4, "title")]
+    moments = fuse(hits, {1: "/a/audio.flac", 2: "/b/video.mp4"}, segs.get)
+    assert [m.path for m in moments] == ["/b/video.mp4", "/a/audio.flac"]
+    top = moments[0]
+    assert (top.start, top.end) == (5.0, 10.0)  # snapped to the shot, not widened by whole-video hits
+    assert top.routes == ["ocr", "speech", "title"] and top.score == 1.0

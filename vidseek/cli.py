@@ -210,7 +210,8 @@ def status(
     for route, name in info["models"].items():
         out.print(f"model {route:<7} {name}")
     if rows:
-        table = Table("id", "status", "dur", *ROUTES, "path")
+        table = Table("id", "status", "dur", *ROUTES)
+        table.add_column("path", overflow="fold")  # a cut path ("/videos/tr…") is no use to anyone
         for v in rows:
             table.add_row(str(v.id), v.status, f"{v.duration:.0f}", *[v.route_state(r) or "-" for r in ROUTES],
                           _line(v.path + (f"  ({v.error})" if v.error else "")))
@@ -269,11 +270,23 @@ def models_list() -> None:
     from vidseek.analyze.registry import VISUAL_MODELS
 
     for name, spec in VISUAL_MODELS.items():
-        out.print(f"{name:<20} {spec}")
+        out.print(f"{name:<20} {spec.hub_id}  ({spec.family}; {', '.join(spec.languages)})", highlight=False)
+
+
+class _OneLineLog(logging.Formatter):
+    """Library log records as one line: the message and the exception's own words, no traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"{record.levelname.lower()} ({record.name}): {record.getMessage()}"
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f": {record.exc_info[1]}"
+        return " ".join(text.split())
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_OneLineLog())
+    logging.basicConfig(level=logging.ERROR, handlers=[handler])
     for noisy in ("pymilvus", "faster_whisper"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     # Milvus Lite's in-process gRPC server logs a traceback for RPCs it does not implement

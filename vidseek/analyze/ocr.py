@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 Box = tuple[tuple[float, float], ...]  # four (x, y) corners, clockwise from top-left
 _MEANINGFUL_RE = re.compile(r"[^\W_]", re.UNICODE)  # letters, digits, CJK
+_DIGITS_RE = re.compile(r"\d+")
 MIN_MEANINGFUL_CHARS = 2
 SAME_LINE_RATIO = 0.85
 # Keyframes are shrunk so their long side is at most this before detection. PP-OCR reads text
@@ -145,8 +146,16 @@ class _Track:
 
 
 def same_line(a: str, b: str) -> bool:
-    """Fuzzy equality of two normalised lines (OCR misreads a character or two between frames)."""
-    return a == b or difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= SAME_LINE_RATIO
+    """Fuzzy equality of two normalised lines (OCR misreads a character or two between frames).
+
+    Numbers must agree exactly: "scene 1" and "scene 2", or a changing score or clock, are
+    different lines even though they differ by one character.
+    """
+    if a == b:
+        return True
+    if _DIGITS_RE.findall(a) != _DIGITS_RE.findall(b):
+        return False
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= SAME_LINE_RATIO
 
 
 def read_segments(segments: Iterable[Segment], reader: TextReader) -> Iterator[TextSpan]:
@@ -168,6 +177,21 @@ def read_segments(segments: Iterable[Segment], reader: TextReader) -> Iterator[T
         yield from (t.to_span() for t in ended)
         previous = segment
     yield from _flush(tracks)
+
+
+def read_overlay(image: np.ndarray, reader: TextReader, spans: list[TextSpan], duration: float) -> list[TextSpan]:
+    """OCR a video's static overlay image (see `media.overlay`); lines span the whole video.
+
+    Lines already read on some keyframe are not repeated: they have a real time range, whereas
+    text that shows only part of the time can still survive in the mean image.
+    """
+    covered = [s.text for s in spans]
+    out = []
+    for line in reader.read(image):
+        if not any(same_line(line.text, t) for t in covered):
+            out.append(TextSpan(OCR, 0.0, duration, line.text, None, line.confidence))
+            covered.append(line.text)
+    return out
 
 
 def _advance(tracks: list[_Track], lines: list[OcrLine], segment: Segment) -> list[_Track]:

@@ -20,6 +20,7 @@ from vidseek.errors import MediaError, VidseekError
 from vidseek.index.analyzers import Analyzers
 from vidseek.index.scan import fingerprint, title_text
 from vidseek.media.frames import sample_frames
+from vidseek.media.overlay import TARGET_FRAMES, MeanImage, dense_overlay
 from vidseek.media.probe import probe
 from vidseek.media.segments import detect_segments
 from vidseek.media.thumbs import save_thumbnail
@@ -223,7 +224,8 @@ class VideoIndexer:
         if encoder is not None:
             self.store.ensure_visual(encoder.dim)
 
-        frames = sample_frames(path, fps=s.frame_rate)
+        mean = MeanImage()
+        frames = mean.tap(sample_frames(path, fps=s.frame_rate, max_side=s.frame_max_side))
         segments = detect_segments(frames, max_seconds=s.max_segment_seconds, threshold=s.shot_threshold,
                                    frame_interval=1.0 / s.frame_rate, duration=info.duration)
 
@@ -250,9 +252,11 @@ class VideoIndexer:
 
             t = time.perf_counter()
             before = sum(self.clock.seconds.values())
-            ocr_rows = [self._text_row(rec, span) for span in read_segments(tap(segments), reader)]
+            spans = list(read_segments(tap(segments), reader))
             inner = sum(self.clock.seconds.values()) - before  # frames, visual, store: charged already
+            spans += self._overlay_spans(mean, path, info, reader, spans)
             self.clock.add(OCR, time.perf_counter() - t - inner)
+            ocr_rows = [self._text_row(rec, span) for span in spans]
         else:
             for _ in tap(segments):
                 pass
@@ -267,6 +271,15 @@ class VideoIndexer:
             out[OCR] = {"state": "done", "version": reader.version, "rows": self.store.insert_text(ocr_rows)}
             self.clock.add("store", time.perf_counter() - t)
         return out
+
+    def _overlay_spans(self, mean: MeanImage, path: Path, info: VideoInfo, reader, spans: list[TextSpan]):
+        """Text fixed on screen (watermarks, logos) that per-shot OCR misses on busy frames."""
+        from vidseek.analyze.ocr import read_overlay
+
+        image = mean.overlay() if mean.count >= TARGET_FRAMES else None
+        if image is None:
+            image = dense_overlay(path, info.duration, self.settings.frame_max_side)
+        return read_overlay(image, reader, spans, info.duration) if image is not None else []
 
     def _encode(self, rec: VideoRecord, encoder, batch: list[Segment]) -> int:
         t = time.perf_counter()

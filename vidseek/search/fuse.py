@@ -66,14 +66,25 @@ def _thumbnail(mid: float, segments: list[SegmentRecord]) -> str | None:
     return segments[-1].thumbnail if segments else None
 
 
-def _moment(cluster: list[ScoredHit], title: ScoredHit | None, path: str,
-            segments: list[SegmentRecord]) -> Moment:
+def _best_per_route(hits: list[ScoredHit]) -> dict[str, ScoredHit]:
     best: dict[str, ScoredHit] = {}
-    for h in cluster:
+    for h in hits:
         if h.route not in best or h.score > best[h.route].score:
             best[h.route] = h
-    if title is not None:
-        best[TITLE] = title
+    return best
+
+
+def _is_video_level(h: ScoredHit, segments: list[SegmentRecord]) -> bool:
+    """Title hits, and text that spans the whole video (a watermark), say nothing about *when*."""
+    if h.route == TITLE:
+        return True
+    return bool(segments) and h.start <= segments[0].start + 0.01 and h.end >= segments[-1].end - 0.5
+
+
+def _moment(cluster: list[ScoredHit], video_level: list[ScoredHit], path: str,
+            segments: list[SegmentRecord]) -> Moment:
+    best = _best_per_route(video_level)
+    best.update({r: h for r, h in _best_per_route(cluster).items() if r not in best or h.score > best[r].score})
     start = min(h.start for h in cluster)
     end = max(h.end for h in cluster)
     start, end = _snap(start, end, segments)
@@ -99,14 +110,17 @@ def fuse(
         if h.video_id in paths:
             by_video[h.video_id].append(h)
     moments: list[Moment] = []
+    audio_only: set[int] = set()
     for vid, vhits in by_video.items():
-        titles = [h for h in vhits if h.route == TITLE]
-        title = max(titles, key=lambda h: h.score) if titles else None
-        timed = [h for h in vhits if h.route != TITLE]
         segs = segments_of(vid)
-        clusters = _clusters(timed) if timed else [[title]] if title else []
-        found = [_moment(c, title if timed else None, paths[vid], segs) for c in clusters]
+        if not segs:
+            audio_only.add(vid)
+        whole = [h for h in vhits if _is_video_level(h, segs)]
+        timed = [h for h in vhits if not _is_video_level(h, segs)]
+        clusters = _clusters(timed) if timed else [whole]
+        found = [_moment(c, whole, paths[vid], segs) for c in clusters]
         found.sort(key=lambda m: -m.score)
         moments.extend(found[:per_video])
-    moments.sort(key=lambda m: (-m.score, m.path, m.start))
+    # Equal scores: a moment the user can watch beats the same words in an audio-only file.
+    moments.sort(key=lambda m: (-round(m.score, 6), m.video_id in audio_only, m.path, m.start))
     return moments

@@ -116,7 +116,7 @@ class Search:
             return []
         route_flt = f"route in {routes}"
         expr = f"({flt}) and {route_flt}" if flt else route_flt
-        hits = self._lib.store.search_text(normalize(self._text), self._lib.settings.recall_k, expr)
+        hits = self._lib.store.search_text(self._text, self._lib.settings.recall_k, expr)
         self.trace.candidates["text"] = len(hits)
         return [ScoredHit(h.video_id, h.route, h.start, h.end, text_score(query, h.text or ""), h.text)
                 for h in hits]

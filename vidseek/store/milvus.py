@@ -17,6 +17,7 @@ import numpy as np
 
 from vidseek.errors import StoreError
 from vidseek.settings import Settings
+from vidseek.text import search_terms
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +89,13 @@ class MilvusStore:
         schema.add_field("end", DataType.FLOAT)
         # jieba segments Chinese and keeps latin words; Lite does not support `type: chinese`.
         analyzer = {"tokenizer": "jieba", "filter": ["lowercase"]}
-        schema.add_field(
-            "text", DataType.VARCHAR, max_length=_TEXT_MAX * 4, enable_analyzer=True, analyzer_params=analyzer
+        schema.add_field("text", DataType.VARCHAR, max_length=_TEXT_MAX * 4)  # as shown in evidence
+        schema.add_field(  # what BM25 indexes: normalised text + trigrams (vidseek.text.search_terms)
+            "terms", DataType.VARCHAR, max_length=_TEXT_MAX * 16, enable_analyzer=True, analyzer_params=analyzer
         )
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
         schema.add_function(
-            Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["text"],
+            Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["terms"],
                      output_field_names=["sparse"])
         )
         index = self.client.prepare_index_params()
@@ -131,7 +133,8 @@ class MilvusStore:
     # writes -------------------------------------------------------------------------------
     def insert_text(self, rows: Sequence[dict]) -> int:
         """Rows: video_id, library, route, start, end, text."""
-        clean = [dict(r, text=r["text"][:_TEXT_MAX]) for r in rows if r["text"].strip()]
+        clean = [dict(r, text=r["text"][:_TEXT_MAX], terms=search_terms(r["text"][:_TEXT_MAX]))
+                 for r in rows if r["text"].strip()]
         self._insert(self.text_name, clean)
         return len(clean)
 
@@ -172,6 +175,8 @@ class MilvusStore:
 
     # reads --------------------------------------------------------------------------------
     def search_text(self, query: str, limit: int, flt: str = "") -> list[StoredHit]:
+        """BM25 recall; `query` is raw text (normalised and expanded here like the rows)."""
+        query = search_terms(query)
         fields = ["video_id", "route", "start", "end", "text"]
         self._ready(self.text_name)
         res = self._call(
