@@ -5,11 +5,13 @@ Pass it down explicitly; nothing deep in the code reads the environment.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from vidseek.records import ROUTES
 
@@ -54,7 +56,8 @@ class Settings(BaseSettings):
     ocr_min_confidence: float = 0.6
     threads: int = Field(default=0, ge=0, description="CPU threads for model runtimes; 0 = all cores")
 
-    routes: list[str] = Field(default_factory=lambda: list(ROUTES))
+    # NoDecode: VIDSEEK_ROUTES=speech,title is split by _split_routes instead of parsed as JSON
+    routes: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(ROUTES))
 
     # search
     min_score: float = Field(default=0.3, ge=0, le=1, description="Moments scoring below this are dropped")
@@ -69,6 +72,8 @@ class Settings(BaseSettings):
     @classmethod
     def _split_routes(cls, value: object) -> object:
         if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
             value = [v.strip() for v in value.split(",") if v.strip()]
         return value
 

@@ -73,12 +73,28 @@ class MilvusStore:
             self.client.close()
         except Exception:  # closing a dead Lite server must not mask the real error
             log.debug("milvus close failed", exc_info=True)
+        if self.settings.milvus_uri is None:
+            # pymilvus keeps the in-process Milvus Lite server, and its lock on milvus.db, until the
+            # process exits; stop it so another process can use the data dir once we are closed.
+            try:
+                from milvus_lite.server_manager import server_manager_instance
+
+                server_manager_instance.release_server(self.settings.milvus_target)
+            except Exception:
+                log.debug("releasing Milvus Lite failed", exc_info=True)
 
     # schema -------------------------------------------------------------------------------
     def _ensure_text(self) -> None:
         from pymilvus import DataType, Function, FunctionType, MilvusClient
 
         if self.client.has_collection(self.text_name):
+            fields = {f["name"] for f in self.client.describe_collection(self.text_name)["fields"]}
+            if "terms" not in fields:
+                raise StoreError(
+                    f"collection {self.text_name} in {self.settings.milvus_target} was made by an older vidseek "
+                    "(no 'terms' field); move that data dir away (or use a new VIDSEEK_COLLECTION_PREFIX) "
+                    "and index again"
+                )
             return
         schema = MilvusClient.create_schema(auto_id=True)
         schema.add_field("id", DataType.INT64, is_primary=True)
