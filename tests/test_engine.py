@@ -157,3 +157,27 @@ def test_fusion_prefers_video_over_audio_only_on_equal_scores_and_keeps_moments_
     top = moments[0]
     assert (top.start, top.end) == (5.0, 10.0)  # snapped to the shot, not widened by whole-video hits
     assert top.routes == ["ocr", "speech", "title"] and top.score == 1.0
+
+
+def test_visual_route_end_to_end_with_a_tiny_trained_clip(tiny_clip_dir, tmp_path):
+    """Real model trained on shapes, exported by our export code, loaded by our loader: no fake encoder."""
+    grey = (128, 128, 128)
+    work = tmp_path / "v"
+    shapes = make_video(work / "clip_a.mp4", [
+        Scene(4, grey, shape=Shape("square", (30, 170, 40), 0.6, (0.5, 0.5))),
+        Scene(4, grey, shape=Shape("circle", (220, 30, 30), 0.6, (0.5, 0.5))),
+        Scene(4, grey, shape=Shape("triangle", (30, 60, 220), 0.6, (0.5, 0.5))),
+    ])
+    make_video(work / "clip_b.mp4", [Scene(6, grey, shape=Shape("square", (235, 215, 30), 0.6, (0.5, 0.5)))])
+    with vidseek.open(tmp_path / "data", visual_model=str(tiny_clip_dir), routes="visual") as lib:
+        report = lib.index([work])
+        assert report.ok and not report.unavailable
+        assert lib.status()["routes"]["visual"] == {"done": 2}
+        red = lib.search("a red circle").limit(3).to_list()
+        yellow = lib.search("a yellow square").limit(3).to_list()
+    top = red[0]
+    assert top.path == str(shapes) and top.routes == ["visual"]
+    assert top.start < 8.0 and top.end > 4.0, (top.start, top.end)  # the red circle is on screen 4-8 s
+    assert top.start >= 3.0 and top.end <= 9.0
+    assert all(not (m.path == str(shapes) and m.start < 4.0 and m.end <= 4.0) for m in red)
+    assert yellow[0].path.endswith("clip_b.mp4")

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     frame_rate: float = Field(default=1.0, gt=0, le=30, description="Frames sampled per second")
     frame_max_side: int = Field(default=960, ge=224, description="Sampled frames are shrunk to this long side")
     max_segment_seconds: float = Field(default=10.0, gt=0)
-    shot_threshold: float = Field(default=0.35, gt=0, lt=2, description="Frame distance that starts a new shot")
+    shot_threshold: float = Field(default=0.22, gt=0, lt=2, description="Frame distance that starts a new shot")
     thumbnail_size: int = 320
 
     # models

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,8 @@ class EncoderConfig:
             data = json.loads(path.read_text(encoding="utf-8"))
             data["mean"], data["std"] = tuple(data["mean"]), tuple(data["std"])
             data["text_inputs"] = tuple(data.get("text_inputs", ("input_ids", "attention_mask")))
-            config = cls(**data)
+            known = {f.name for f in fields(cls)}  # keys from newer exporters are ignored
+            config = cls(**{key: value for key, value in data.items() if key in known})
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise ModelUnavailableError(f"{path}: not a readable vidseek model config ({exc}); {_FIX_HINT}") from exc
         config.validate(path)

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import re
+import socket
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,9 +58,15 @@ def _fix(source: str) -> str:
     )
 
 
-def _unavailable(name: str, source: str, why: str) -> ModelUnavailableError:
+def _unavailable(name: str, source: str, why: str, fix: str | None = None) -> ModelUnavailableError:
     label = name if name == source else f"{name} ({source})"
-    return ModelUnavailableError(f"visual model {label} is unavailable: {why}. Fix: {_fix(source)}")
+    return ModelUnavailableError(f"visual model {label} is unavailable: {why}. Fix: {fix or _fix(source)}")
+
+
+_FOLDER_FIX = (
+    "set VIDSEEK_VISUAL_MODEL to a folder made by `vidseek models export <hub-id-or-checkpoint> --output DIR`, "
+    "or to a registry name ({names})"
+)
 
 
 def get_visual_spec(name: str) -> VisualModelSpec:
@@ -112,7 +121,8 @@ def _checkpoint_source(name: str, path: Path) -> str:
     if name in VISUAL_MODELS:
         return VISUAL_MODELS[name].hub_id
     if name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1:
-        raise _unavailable(name, name, f"folder {path} does not exist")
+        fix = _FOLDER_FIX.format(names=", ".join(sorted(VISUAL_MODELS)))
+        raise _unavailable(name, name, f"folder {path} does not exist", fix)
     if _HUB_ID.match(name):
         return name
     get_visual_spec(name)  # raises: an unknown short name, listing the valid ones
@@ -126,12 +136,29 @@ def _export_on_the_fly(name: str, source: str, target: Path) -> Path:
         raise _unavailable(name, source, why)
     from vidseek.analyze.export import export_to_cache
 
+    if not Path(source).is_dir() and not os.environ.get("HF_HUB_OFFLINE") and not hub_reachable():
+        # Without this, huggingface_hub retries for ~30 s on every run of an offline machine;
+        # offline mode still finds a copy that is already in the local Hugging Face cache.
+        os.environ["HF_HUB_OFFLINE"] = "1"
     try:
-        return export_to_cache(source, target, name=name if name in VISUAL_MODELS else None)
+        # int8: the default SigLIP-B/16 costs ~430 CPU-ms a frame in fp32 and ~120 in int8, and only
+        # int8 keeps 2 cores well above 40x realtime. export_model keeps fp32 if int8 drifts.
+        return export_to_cache(source, target, quantize=True, name=name if name in VISUAL_MODELS else None)
     except ModelUnavailableError as exc:
         raise _unavailable(name, source, str(exc)) from exc
     except Exception as exc:  # hub, transformers and torch errors have no common base class
         raise _unavailable(name, source, _describe(exc, source)) from exc
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """True if a TCP connection to the Hugging Face endpoint (HF_ENDPOINT) opens within `timeout`."""
+    url = urllib.parse.urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _describe(exc: Exception, source: str) -> str:

@@ -1,7 +1,7 @@
 """Group sampled frames into segments (shots, cut to a maximum length), lazily.
 
-A cheap signature per frame (colour histogram + tiny grayscale picture) is enough to see hard
-cuts; each segment keeps the frame closest to its average look as the keyframe.
+A cheap signature per frame (colour histogram + tiny colour picture) is enough to see hard cuts
+and objects that change in place; each segment keeps the frame closest to its average look as the keyframe.
 
     for seg in detect_segments(sample_frames("clip.mp4"), max_seconds=10):
         print(seg.index, seg.start, seg.end, seg.keyframe_time)
@@ -18,21 +18,21 @@ from PIL import Image
 from vidseek.records import Frame, Segment
 
 _HUE_BINS, _SAT_BINS, _VAL_BINS = 8, 4, 4
-_TINY = 16  # side of the grayscale picture that catches layout changes with the same colours
-_LAYOUT_GAIN = 4.0  # a mean grey change of 1/4 of full scale counts as completely different
+_TINY = 16  # side of the colour picture that catches layout changes with the same colours
+_LAYOUT_GAIN = 4.0  # a mean channel change of 1/4 of full scale counts as completely different
 
 
 @dataclass
 class _Signed:
     frame: Frame
     histogram: np.ndarray  # normalised joint HSV histogram
-    tiny: np.ndarray  # _TINY x _TINY grayscale, 0..1
+    tiny: np.ndarray  # _TINY x _TINY x 3 RGB, 0..1 (RGB, not grey: green->red at equal brightness is a change)
 
 
 def detect_segments(
     frames: Iterable[Frame],
     max_seconds: float = 10.0,
-    threshold: float = 0.35,
+    threshold: float = 0.22,
     frame_interval: float = 1.0,
     duration: float | None = None,
 ) -> Iterator[Segment]:
@@ -61,7 +61,7 @@ def detect_segments(
 
 
 def frame_distance(a: Frame, b: Frame) -> float:
-    """How different two frames look, 0 (same) to 1: `frame_distance(f1, f2) > 0.35` means a cut."""
+    """How different two frames look, 0 (same) to 1: `frame_distance(f1, f2) > 0.22` means a cut."""
     return _distance(_sign(a), _sign(b))
 
 
@@ -81,8 +81,8 @@ def _sign(frame: Frame) -> _Signed:
     bins = (h * _SAT_BINS + s) * _VAL_BINS + v
     histogram = np.bincount(bins.ravel(), minlength=_HUE_BINS * _SAT_BINS * _VAL_BINS).astype(np.float32)
     histogram /= histogram.sum()
-    gray = np.asarray(small.convert("L"), dtype=np.float32) / 255.0
-    tiny = gray.reshape(_TINY, 64 // _TINY, _TINY, 64 // _TINY).mean(axis=(1, 3))
+    rgb = np.asarray(small.convert("RGB"), dtype=np.float32) / 255.0
+    tiny = rgb.reshape(_TINY, 64 // _TINY, _TINY, 64 // _TINY, 3).mean(axis=(1, 3))
     return _Signed(frame, histogram, tiny)
 
 

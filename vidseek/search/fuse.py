@@ -16,6 +16,7 @@ from vidseek.records import TITLE, Evidence, Moment
 from vidseek.store.catalog import SegmentRecord
 
 MERGE_GAP = 1.5  # seconds between two hits that still count as one moment
+CORE_RATIO = 0.6  # hits weaker than this share of a moment's best hit do not widen it
 
 
 @dataclass
@@ -36,6 +37,18 @@ def noisy_or(scores: Sequence[float]) -> float:
 
 
 def _clusters(hits: list[ScoredHit]) -> list[list[ScoredHit]]:
+    """Group touching/overlapping hits, then keep each group's core (shots tile the timeline, so
+    a strong shot always touches its neighbours; a weak neighbour must not stretch the moment)."""
+    groups = _touching(hits)
+    out = []
+    for group in groups:
+        best = max(h.score for h in group)
+        core = [h for h in group if h.score >= CORE_RATIO * best]
+        out.extend(_touching(core))
+    return out
+
+
+def _touching(hits: list[ScoredHit]) -> list[list[ScoredHit]]:
     hits = sorted(hits, key=lambda h: (h.start, h.end))
     out: list[list[ScoredHit]] = []
     end = float("-inf")

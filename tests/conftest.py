@@ -1,0 +1,35 @@
+"""Shared pytest fixtures. Each block says who uses it; add yours as a new block."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+# tiny CLIP (visual route) -------------------------------------------------------------------
+def _tinyclip():
+    try:
+        import tinyclip
+    except ModuleNotFoundError:  # tests/ became a package: the rootdir is on sys.path instead
+        from tests import tinyclip
+    return tinyclip
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A transformers CLIPModel checkpoint trained on 12 colour-shape captions (tests/tinyclip.py)."""
+    pytest.importorskip("torch", reason="the tiny CLIP is trained with torch")
+    pytest.importorskip("transformers", reason="the tiny CLIP is a transformers CLIPModel")
+    return _tinyclip().build_tiny_clip(tmp_path_factory.mktemp("tiny-clip") / "checkpoint", seconds=120)
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tiny_clip_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny CLIP exported (fp32 ONNX, calibrated on its own training data): a folder to set
+    VIDSEEK_VISUAL_MODEL to. Captions it knows: tinyclip.CAPTIONS, e.g. "a red circle"."""
+    from vidseek.analyze.export import export_model
+
+    out = tmp_path_factory.mktemp("tiny-clip-onnx") / "tiny-clip"
+    pairs = _tinyclip().calibration_pairs()
+    return export_model(tiny_clip_checkpoint, out, name="tiny-clip", calibration_pairs=pairs)
