@@ -166,12 +166,13 @@ def search(
         out.print(f"no match above the cutoff ({q._min_score:.2f}); try other words or --min-score 0")
     for i, m in enumerate(moments, 1):
         out.print(f"[bold]{i:>2}. {_line(m.path)}[/bold]  {_ts(m.start)}–{_ts(m.end)}  score {m.score:.2f}  "
-                  f"[{', '.join(m.routes)}]")
+                  f"\\[{', '.join(m.routes)}]")
         for e in m.evidence:
             out.print(f"      {e.describe()}", markup=False, highlight=False)
-        if verbose and m.thumbnail:
-            out.print(f"      thumbnail: {m.thumbnail}", markup=False)
-    for r, why in q.trace.routes_skipped.items():
+        if m.thumbnail:
+            out.print(f"      thumbnail: {m.thumbnail}", markup=False, highlight=False, style="dim")
+    # Skipped routes matter when nothing matched (or when asked); otherwise they are noise.
+    for r, why in (q.trace.routes_skipped.items() if verbose or not moments else []):
         reason = why.splitlines()[0] if why else "unavailable"
         console.print(f"[yellow]![/yellow] {r} route not searched: {_line(reason)}")
     if verbose:
