@@ -64,8 +64,8 @@ def _unavailable(name: str, source: str, why: str, fix: str | None = None) -> Mo
 
 
 _FOLDER_FIX = (
-    "set VIDSEEK_VISUAL_MODEL to a folder made by `vidseek models export <hub-id-or-checkpoint> --output DIR`, "
-    "or to a registry name ({names})"
+    "make the folder with `vidseek models export <hub-id-or-checkpoint> --output DIR` and set "
+    "VIDSEEK_VISUAL_MODEL=DIR, or set it to a registry name ({names})"
 )
 
 
