@@ -68,7 +68,7 @@ def tokens(text: str) -> list[str]:
 _LATIN_WORD_RE = re.compile(r"[a-z0-9]{5,}")
 
 
-def search_terms(text: str) -> str:
+def search_terms(text: str, fuzzy: bool = True) -> str:
     """What the BM25 index sees: the normalised text plus character trigrams of longer latin words.
 
     The trigrams let a query recall text that OCR or ASR spelled slightly wrong ("shutterstsc"
@@ -78,5 +78,7 @@ def search_terms(text: str) -> str:
     'shutterstock 2024 shu hut utt tte ter ers rst sto toc ock'
     """
     norm = normalize(text)
+    if not fuzzy:
+        return norm
     grams = [w[i : i + 3] for w in _LATIN_WORD_RE.findall(norm) for i in range(len(w) - 2)]
     return " ".join([norm, *dict.fromkeys(grams)]) if grams else norm

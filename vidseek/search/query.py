@@ -88,9 +88,13 @@ class Search:
         return self
 
     # execution ----------------------------------------------------------------------------
-    def _allowed(self) -> dict[int, str]:
-        """video_id -> path for indexed videos passing the filters."""
-        out = {}
+    def _filtered(self) -> bool:
+        return any(v is not None for v in (self._path_prefix, self._video_ids, self._min_duration,
+                                            self._max_duration))
+
+    def _allowed(self) -> set[int]:
+        """Ids of indexed videos passing the filters (only computed when there are filters)."""
+        out = set()
         for v in self._lib.catalog.videos(status="done"):
             if self._path_prefix and not v.path.startswith(self._path_prefix):
                 continue
@@ -100,15 +104,8 @@ class Search:
                 continue
             if self._max_duration is not None and v.duration > self._max_duration:
                 continue
-            out[v.id] = v.path
+            out.add(v.id)
         return out
-
-    def _filter_expr(self, allowed: dict[int, str], total: int) -> str:
-        # Only push an id list into Milvus when filters narrowed the set; otherwise the catalog
-        # check after recall is enough and keeps the expression small at 100k videos.
-        if len(allowed) == total:
-            return ""
-        return f"video_id in {sorted(allowed)}"
 
     def _recall_text(self, routes: list[str], flt: str) -> list[ScoredHit]:
         query = QueryTerms.parse(self._text)
@@ -116,8 +113,17 @@ class Search:
             return []
         route_flt = f"route in {routes}"
         expr = f"({flt}) and {route_flt}" if flt else route_flt
-        hits = self._lib.store.search_text(self._text, self._lib.settings.recall_k, expr)
-        self.trace.candidates["text"] = len(hits)
+        k = self._lib.settings.recall_k
+        scored = self._score_text(query, self._lib.store.search_text(self._text, k, expr))
+        self.trace.candidates["text"] = len(scored)
+        if not any(h.score >= self._min_score for h in scored):
+            # No exact word matched well: retry with trigrams to catch OCR/ASR misspellings.
+            scored = self._score_text(query, self._lib.store.search_text(self._text, k, expr, fuzzy=True))
+            self.trace.candidates["text_fuzzy"] = len(scored)
+        return scored
+
+    @staticmethod
+    def _score_text(query: QueryTerms, hits: list) -> list[ScoredHit]:
         return [ScoredHit(h.video_id, h.route, h.start, h.end, text_score(query, h.text or ""), h.text)
                 for h in hits]
 
@@ -140,10 +146,14 @@ class Search:
     def to_list(self) -> list[Moment]:
         """Run the search: ranked moments with score >= min_score (possibly empty)."""
         t0 = time.perf_counter()
-        allowed = self._allowed()
-        if not allowed:
+        catalog = self._lib.catalog
+        if not catalog.done_count():
             return []
-        flt = self._filter_expr(allowed, len(self._lib.catalog.videos(status="done")))
+        allowed = self._allowed() if self._filtered() else None
+        if allowed is not None and not allowed:
+            return []
+        # Unfiltered searches push no id list into Milvus: the expression would be huge at 100k videos.
+        flt = f"video_id in {sorted(allowed)}" if allowed is not None else ""
         hits: list[ScoredHit] = []
         text_routes = [r for r in self._routes if r in TEXT_ROUTES]
         if text_routes:
@@ -152,7 +162,11 @@ class Search:
             hits += self._recall_visual(flt)
         self.trace.routes_used = [r for r in self._routes if r not in self.trace.routes_skipped]
         hits = [h for h in hits if h.score > 0]
-        moments = fuse(hits, allowed, self._lib.catalog.segments, self._per_video)
+        videos = catalog.videos_by_ids(h.video_id for h in hits)
+        paths = {i: v.path for i, v in videos.items()
+                 if v.status == "done" and (allowed is None or i in allowed)}
+        segments = catalog.segments_for(paths)
+        moments = fuse(hits, paths, lambda vid: segments.get(vid, []), self._per_video)
         moments = [m for m in moments if m.score >= self._min_score][: self._limit]
         self.trace.seconds = time.perf_counter() - t0
         return moments

@@ -172,6 +172,22 @@ class Catalog:
         ).fetchone()
         return row is not None
 
+    def segments_for(self, video_ids: Iterable[int]) -> dict[int, list[SegmentRecord]]:
+        """Shots of many videos in one query (search touches up to a few hundred videos)."""
+        ids = sorted(set(video_ids))
+        out: dict[int, list[SegmentRecord]] = {i: [] for i in ids}
+        for chunk in (ids[i : i + 900] for i in range(0, len(ids), 900)):  # SQLite's parameter limit
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT * FROM segments WHERE video_id IN ({marks}) ORDER BY video_id, start", chunk
+            )
+            for r in rows:
+                out[r["video_id"]].append(SegmentRecord(r["video_id"], r["idx"], r["start"], r["end"], r["thumbnail"]))
+        return out
+
+    def done_count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM videos WHERE status = 'done'").fetchone()[0]
+
     def segment_count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM segments").fetchone()[0]
 

@@ -190,9 +190,13 @@ class MilvusStore:
                 time.sleep(0.1)
 
     # reads --------------------------------------------------------------------------------
-    def search_text(self, query: str, limit: int, flt: str = "") -> list[StoredHit]:
-        """BM25 recall; `query` is raw text (normalised and expanded here like the rows)."""
-        query = search_terms(query)
+    def search_text(self, query: str, limit: int, flt: str = "", fuzzy: bool = False) -> list[StoredHit]:
+        """BM25 recall; `query` is raw text, normalised here like the rows.
+
+        `fuzzy` adds character trigrams to the query so misspelt rows are recalled too; it costs
+        several times more on Milvus Lite (many more postings), so callers use it as a fallback.
+        """
+        query = search_terms(query, fuzzy=fuzzy)
         fields = ["video_id", "route", "start", "end", "text"]
         self._ready(self.text_name)
         res = self._call(
