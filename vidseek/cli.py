@@ -293,9 +293,6 @@ def main() -> None:
     # Milvus Lite's in-process gRPC server logs a traceback for RPCs it does not implement
     # (AllocTimestamp); pymilvus falls back by itself, so it is noise to a user.
     logging.getLogger("grpc").setLevel(logging.CRITICAL)
-    import jieba  # Milvus Lite's in-process analyzer; it logs its dictionary load at DEBUG
-
-    jieba.setLogLevel(logging.ERROR)
     try:
         app()
     except KeyboardInterrupt:
