@@ -36,6 +36,20 @@ def noisy_or(scores: Sequence[float]) -> float:
     return 1.0 - prod
 
 
+def promising(hits: list[ScoredHit], min_score: float) -> list[ScoredHit]:
+    """Hits of videos whose best possible moment (all their routes' best hits fused) reaches
+    `min_score`; the rest cannot produce a result, so their shots are never fetched."""
+    best: dict[tuple[int, str], float] = {}
+    for h in hits:
+        key = (h.video_id, h.route)
+        best[key] = max(best.get(key, 0.0), h.score)
+    per_video: dict[int, list[float]] = defaultdict(list)
+    for (vid, _), score in best.items():
+        per_video[vid].append(score)
+    keep = {vid for vid, scores in per_video.items() if noisy_or(scores) >= min_score and max(scores) > 0}
+    return [h for h in hits if h.video_id in keep and h.score > 0]
+
+
 def _clusters(hits: list[ScoredHit]) -> list[list[ScoredHit]]:
     """Group touching/overlapping hits, then keep each group's core (shots tile the timeline, so
     a strong shot always touches its neighbours; a weak neighbour must not stretch the moment)."""

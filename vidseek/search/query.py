@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from vidseek.errors import QueryError
 from vidseek.records import ROUTES, TEXT_ROUTES, TITLE, VISUAL, Moment
-from vidseek.search.fuse import ScoredHit, fuse
+from vidseek.search.fuse import ScoredHit, fuse, promising
 from vidseek.search.scoring import QueryTerms, text_score
 from vidseek.text import normalize
 
@@ -114,17 +114,17 @@ class Search:
         route_flt = f"route in {routes}"
         expr = f"({flt}) and {route_flt}" if flt else route_flt
         k = self._lib.settings.recall_k
-        scored = self._score_text(query, self._lib.store.search_text(self._text, k, expr))
+        scored = self._score_text(query, self._lib.store.search_text(self._text, k, expr), fuzzy=False)
         self.trace.candidates["text"] = len(scored)
         if not any(h.score >= self._min_score for h in scored):
             # No exact word matched well: retry with trigrams to catch OCR/ASR misspellings.
-            scored = self._score_text(query, self._lib.store.search_text(self._text, k, expr, fuzzy=True))
+            scored = self._score_text(query, self._lib.store.search_text(self._text, k, expr, fuzzy=True), fuzzy=True)
             self.trace.candidates["text_fuzzy"] = len(scored)
         return scored
 
     @staticmethod
-    def _score_text(query: QueryTerms, hits: list) -> list[ScoredHit]:
-        return [ScoredHit(h.video_id, h.route, h.start, h.end, text_score(query, h.text or ""), h.text)
+    def _score_text(query: QueryTerms, hits: list, fuzzy: bool) -> list[ScoredHit]:
+        return [ScoredHit(h.video_id, h.route, h.start, h.end, text_score(query, h.text or "", fuzzy), h.text)
                 for h in hits]
 
     def _recall_visual(self, flt: str) -> list[ScoredHit]:
@@ -161,7 +161,7 @@ class Search:
         if VISUAL in self._routes:
             hits += self._recall_visual(flt)
         self.trace.routes_used = [r for r in self._routes if r not in self.trace.routes_skipped]
-        hits = [h for h in hits if h.score > 0]
+        hits = promising(hits, self._min_score)
         videos = catalog.videos_by_ids(h.video_id for h in hits)
         paths = {i: v.path for i, v in videos.items()
                  if v.status == "done" and (allowed is None or i in allowed)}

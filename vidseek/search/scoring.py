@@ -40,7 +40,7 @@ class QueryTerms:
         return sum(1 for w in self.weights if w == 1.0)
 
 
-def _term_credit(term: str, text_tokens: set[str]) -> float:
+def _term_credit(term: str, text_tokens: set[str], fuzzy: bool) -> float:
     if term in text_tokens:
         return 1.0
     if has_cjk(term) or len(term) < 4:
@@ -49,14 +49,14 @@ def _term_credit(term: str, text_tokens: set[str]) -> float:
     for tok in text_tokens:
         if len(tok) >= 4 and (tok.startswith(term) or term.startswith(tok)):
             best = max(best, _PREFIX_CREDIT)
-        elif abs(len(tok) - len(term)) <= 2:
+        elif fuzzy and abs(len(tok) - len(term)) <= 2:
             ratio = SequenceMatcher(None, term, tok).ratio()
             if ratio >= _FUZZY_MIN:
                 best = max(best, ratio * 0.9)
     return best
 
 
-def coverage(query: QueryTerms, text: str) -> float:
+def coverage(query: QueryTerms, text: str, fuzzy: bool = True) -> float:
     """Weighted fraction of the query found in `text`, 0..1.
 
     >>> round(coverage(QueryTerms.parse("a red circle"), "there is a red circle here"), 2)
@@ -65,12 +65,16 @@ def coverage(query: QueryTerms, text: str) -> float:
     if query.empty:
         return 0.0
     text_tokens = set(tokens(text))
-    got = sum(w * _term_credit(t, text_tokens) for t, w in zip(query.terms, query.weights))
+    got = sum(w * _term_credit(t, text_tokens, fuzzy) for t, w in zip(query.terms, query.weights))
     return got / sum(query.weights)
 
 
-def text_score(query: QueryTerms, text: str) -> float:
+def text_score(query: QueryTerms, text: str, fuzzy: bool = True) -> float:
     """Calibrated relevance of a text hit: coverage, squared when the query has several content
-    words so that matching one word of three stays under the default cutoff."""
-    cov = coverage(query, text)
+    words so that matching one word of three stays under the default cutoff.
+
+    `fuzzy` also credits near-identical spellings (slow: SequenceMatcher per token pair), which
+    only matters for rows recalled by trigrams.
+    """
+    cov = coverage(query, text, fuzzy)
     return cov * cov if query.content_count >= 2 else cov
