@@ -55,6 +55,10 @@ CAPTIONS_EN = """Harbour Tour|Departure 9:00 AM|Storm Warning|Museum Open Daily|
 CAPTIONS_ZH = """欢迎使用视频搜索引擎|今天天气晴朗|港口渔船出发|大熊猫保护中心|夜市美食|山路十二公里|龙舟节日快乐
 |博物馆每天开放|地铁出口B|明天有暴风雨""".split("|")
 
+PLACES = [p.strip() for p in PLACES]
+TIMES = [t.strip() for t in TIMES]
+CAPTIONS_EN = [c.strip() for c in CAPTIONS_EN]
+CAPTIONS_ZH = [c.strip() for c in CAPTIONS_ZH]
 SHAPES = ("circle", "square", "triangle")
 
 
