@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """vidseek benchmarks: indexing throughput and query latency on this machine.
 
-    python benchmarks/bench.py                          # everything (~10-20 min on 2 cores)
+    python benchmarks/bench.py                          # everything: ~4 min on 2 cores with milvus-lite 2.5
+                                                        # (+~1.5 min the first time: video and model are built)
     python benchmarks/bench.py --only query --sizes 10000
     python benchmarks/bench.py --only index --visual-model ~/models/siglip2-base --json out.json
 

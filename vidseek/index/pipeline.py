@@ -202,7 +202,9 @@ class VideoIndexer:
             return {"state": "done", "version": version, "rows": 0, "note": "no audio stream"}
         rows = []
         self.on_event(IndexEvent(str(path), SPEECH, 0.0, info.duration))
-        transcript = model.transcribe(path)
+        t = time.perf_counter()
+        transcript = model.transcribe(path)  # decodes the audio track now
+        self.clock.add(SPEECH, time.perf_counter() - t)
         for span in self.clock.timed(SPEECH, transcript):
             rows.append(self._text_row(rec, span))
             self.on_event(IndexEvent(str(path), SPEECH, min(span.end, info.duration), info.duration))

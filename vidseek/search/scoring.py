@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from functools import lru_cache
 
 from vidseek.text import STOPWORDS, has_cjk, tokens
 
@@ -40,6 +41,15 @@ class QueryTerms:
         return sum(1 for w in self.weights if w == 1.0)
 
 
+@lru_cache(maxsize=200_000)
+def _fuzzy_ratio(term: str, tok: str) -> float:
+    """SequenceMatcher ratio, skipped when its cheap upper bounds already fall short."""
+    sm = SequenceMatcher(None, term, tok)
+    if sm.real_quick_ratio() < _FUZZY_MIN or sm.quick_ratio() < _FUZZY_MIN:
+        return 0.0
+    return sm.ratio()
+
+
 def _term_credit(term: str, text_tokens: set[str], fuzzy: bool) -> float:
     if term in text_tokens:
         return 1.0
@@ -50,7 +60,7 @@ def _term_credit(term: str, text_tokens: set[str], fuzzy: bool) -> float:
         if len(tok) >= 4 and (tok.startswith(term) or term.startswith(tok)):
             best = max(best, _PREFIX_CREDIT)
         elif fuzzy and abs(len(tok) - len(term)) <= 2:
-            ratio = SequenceMatcher(None, term, tok).ratio()
+            ratio = _fuzzy_ratio(term, tok)
             if ratio >= _FUZZY_MIN:
                 best = max(best, ratio * 0.9)
     return best
