@@ -165,9 +165,8 @@ class VideoIndexer:
     def _analyze(self, rec: VideoRecord, info: VideoInfo, todo: list[str], path: Path) -> dict[str, dict]:
         routes: dict[str, dict] = {}
         for route in todo:
-            reason = self.analyzers.reason(route) if route != TITLE else None
             if route in (VISUAL, SPEECH, OCR) and self.analyzers.get(route) is None:
-                routes[route] = {"state": "unavailable", "note": self.analyzers.reason(route) or reason}
+                routes[route] = {"state": "unavailable", "note": self.analyzers.reason(route)}
         if info.has_video and (VISUAL in todo or OCR in todo):
             routes.update(self._frames_routes(rec, info, path, todo))
         elif not info.has_video:

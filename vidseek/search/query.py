@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from vidseek.errors import QueryError
-from vidseek.records import ROUTES, TEXT_ROUTES, TITLE, VISUAL, Moment
+from vidseek.records import ROUTES, TEXT_ROUTES, VISUAL, Moment
 from vidseek.search.fuse import ScoredHit, fuse, promising
 from vidseek.search.scoring import QueryTerms, text_score
 from vidseek.text import normalize
@@ -175,4 +175,4 @@ class Search:
         return [m.to_dict() for m in self.to_list()]
 
 
-__all__ = ["Search", "SearchTrace", "TITLE"]
+__all__ = ["Search", "SearchTrace"]
