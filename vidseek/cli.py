@@ -85,13 +85,10 @@ def index(
 
 
 def _index_with_progress(lib, paths: list[Path]):
-    from vidseek.index.scan import scan
-
-    files, _ = scan(paths, skip=lib.settings.data_dir)
     columns = [TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                MofNCompleteColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as bar:
-        overall = bar.add_task("files", total=len(files))
+        overall = bar.add_task("files", total=None)  # sized by on_scan once the folders are walked
         stages: dict[str, int] = {}
 
         def on_event(e) -> None:
@@ -111,7 +108,10 @@ def _index_with_progress(lib, paths: list[Path]):
                 took = f"{r.duration:.0f} s of media in {r.seconds:.1f} s"
                 bar.console.print(f"[green]✓[/green] {_line(r.path)} ({took})")
 
-        return lib.index(paths, on_event=on_event, on_file=on_file)
+        def on_scan(files: list[Path]) -> None:
+            bar.update(overall, total=len(files))
+
+        return lib.index(paths, on_event=on_event, on_file=on_file, on_scan=on_scan)
 
 
 def _print_report(report) -> None:

@@ -12,7 +12,7 @@ Usage::
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,9 +83,16 @@ class Library:
 
     # indexing -----------------------------------------------------------------------------
     def index(self, paths: Iterable[str | Path], on_event: Progress | None = None,
-              on_file: Any = None) -> IndexReport:
-        """Index files and folders. Unchanged files are skipped; bad files are reported, not fatal."""
+              on_file: Callable[[FileResult], None] | None = None,
+              on_scan: Callable[[list[Path]], None] | None = None) -> IndexReport:
+        """Index files and folders. Unchanged files are skipped; bad files are reported, not fatal.
+
+        `on_scan(files)` is called once the folders are walked (e.g. to size a progress bar),
+        `on_file(result)` after each file, `on_event(event)` as stages progress.
+        """
         files, problems = scan(paths, skip=self.settings.data_dir)
+        if on_scan is not None:
+            on_scan(files)
         report = IndexReport(problems=[(p.path, p.problem) for p in problems])
         indexer = VideoIndexer(self.settings, self.catalog, self.store, self.analyzers, on_event)
         for path in files:

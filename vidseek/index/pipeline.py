@@ -11,10 +11,9 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from vidseek.errors import MediaError, VidseekError
 from vidseek.index.analyzers import Analyzers
@@ -63,6 +62,15 @@ class StageClock:
 
     def add(self, stage: str, seconds: float) -> None:
         self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+
+    @contextmanager
+    def stage(self, stage: str) -> Iterator[None]:
+        """Charge the time spent in the `with` block to `stage`."""
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(stage, time.perf_counter() - t)
 
     def timed(self, stage: str, items: Iterable) -> Iterator:
         """Yield from `items`, charging the time spent producing each item to `stage`."""
@@ -118,20 +126,20 @@ class VideoIndexer:
         except OSError as exc:
             return FileResult(key, "failed", f"cannot read file: {exc.strerror or exc}")
         rec = self.catalog.get_by_path(key)
-        if rec and rec.status == "done" and rec.size == st.st_size and rec.mtime == st.st_mtime:
-            if not self.stale_routes(rec):
-                return FileResult(key, "skipped", duration=rec.duration, routes=rec.routes)
-        try:
-            digest = fingerprint(path, st.st_size)
+        done = rec is not None and rec.status == "done"
+        same_stat = done and (rec.size, rec.mtime) == (st.st_size, st.st_mtime)
+        try:  # same size and mtime: trust it, as rsync and make do, instead of re-reading the file
+            digest = rec.content_hash if same_stat else fingerprint(path, st.st_size)
         except OSError as exc:
             return FileResult(key, "failed", f"cannot read file: {exc.strerror or exc}")
-        if rec and rec.status == "done" and rec.content_hash == digest:
+        if not (done and rec.content_hash == digest):
+            return self._run(path, st.st_size, st.st_mtime, digest, list(ROUTES), rec, t0, "indexed")
+        if not same_stat:
             self.catalog.touch(rec.id, st.st_mtime)
-            todo = self.stale_routes(rec)
-            if not todo:
-                return FileResult(key, "skipped", duration=rec.duration, routes=rec.routes)
-            return self._run(path, st.st_size, st.st_mtime, digest, todo, rec, t0, "updated")
-        return self._run(path, st.st_size, st.st_mtime, digest, list(ROUTES), rec, t0, "indexed")
+        todo = self.stale_routes(rec)
+        if not todo:
+            return FileResult(key, "skipped", duration=rec.duration, routes=rec.routes)
+        return self._run(path, st.st_size, st.st_mtime, digest, todo, rec, t0, "updated")
 
     # run ----------------------------------------------------------------------------------
     def _run(self, path: Path, size: int, mtime: float, digest: str, todo: list[str],
@@ -147,13 +155,12 @@ class VideoIndexer:
         rec = self.catalog.start_video(key, size, mtime, digest, self.library)
         self.catalog.set_duration(rec.id, info.duration)
         self.clock = StageClock()
-        routes = {r: v for r, v in rec.routes.items() if r not in todo} if status == "updated" else {}
+        routes = {r: v for r, v in rec.routes.items() if r not in todo}  # kept as they are
         try:
-            self.store.delete_video(rec.id, todo if status == "updated" else None)
+            self.store.delete_video(rec.id, todo)  # leftovers of a crash or of an older model
             routes.update(self._analyze(rec, info, todo, path))
-            t = time.perf_counter()
-            self.store.wait_indexed()
-            self.clock.add("store", time.perf_counter() - t)
+            with self.clock.stage("store"):
+                self.store.wait_indexed()
         except (VidseekError, OSError) as exc:
             problem = exc.problem if isinstance(exc, MediaError) else str(exc)
             self.store.delete_video(rec.id)
@@ -177,18 +184,19 @@ class VideoIndexer:
         if SPEECH in todo and SPEECH not in routes:
             routes[SPEECH] = self._speech_route(rec, info, path)
         if TITLE in todo:
-            text = title_text(path, rec.description)
-            t = time.perf_counter()
-            n = self.store.insert_text([self._text_row(rec, TextSpan(TITLE, 0.0, info.duration, text))])
-            self.clock.add("store", time.perf_counter() - t)
+            with self.clock.stage("store"):
+                n = self.store.insert_text([self._title_row(rec, info.duration)])
             routes[TITLE] = {"state": "done", "version": self.analyzers.version(TITLE), "rows": n}
         return routes
 
     def reindex_title(self, rec: VideoRecord) -> None:
         """Rewrite the title row after the description changed."""
         self.store.delete_video(rec.id, [TITLE])
+        self.store.insert_text([self._title_row(rec, rec.duration)])
+
+    def _title_row(self, rec: VideoRecord, duration: float) -> dict:
         text = title_text(Path(rec.path), rec.description)
-        self.store.insert_text([self._text_row(rec, TextSpan(TITLE, 0.0, rec.duration, text))])
+        return self._text_row(rec, TextSpan(TITLE, 0.0, duration, text))
 
     def _text_row(self, rec: VideoRecord, span: TextSpan) -> dict:
         return {"video_id": rec.id, "library": rec.library, "route": span.route,
@@ -201,16 +209,14 @@ class VideoIndexer:
             return {"state": "done", "version": version, "rows": 0, "note": "no audio stream"}
         rows = []
         self.on_event(IndexEvent(str(path), SPEECH, 0.0, info.duration))
-        t = time.perf_counter()
-        transcript = model.transcribe(path)  # decodes the audio track now
-        self.clock.add(SPEECH, time.perf_counter() - t)
+        with self.clock.stage(SPEECH):
+            transcript = model.transcribe(path)  # decodes the audio track now
         for span in self.clock.timed(SPEECH, transcript):
             rows.append(self._text_row(rec, span))
             self.on_event(IndexEvent(str(path), SPEECH, min(span.end, info.duration), info.duration))
         self.on_event(IndexEvent(str(path), SPEECH, info.duration, info.duration))
-        t = time.perf_counter()
-        n = self.store.insert_text(rows)
-        self.clock.add("store", time.perf_counter() - t)
+        with self.clock.stage("store"):
+            n = self.store.insert_text(rows)
         language = transcript.language if rows else None
         return {"state": "done", "version": version, "rows": n, "language": language}
 
@@ -226,16 +232,17 @@ class VideoIndexer:
             self.store.ensure_visual(encoder.dim)
 
         mean = MeanImage()
-        frames = mean.tap(sample_frames(path, fps=s.frame_rate, max_side=s.frame_max_side))
+        frames = sample_frames(path, fps=s.frame_rate, max_side=s.frame_max_side)
+        if reader is not None:  # the static-overlay OCR pass needs the mean frame
+            frames = mean.tap(frames)
         segments = detect_segments(frames, max_seconds=s.max_segment_seconds, threshold=s.shot_threshold,
                                    frame_interval=1.0 / s.frame_rate, duration=info.duration)
 
         def tap(segs: Iterable[Segment]) -> Iterator[Segment]:
             batch: list[Segment] = []
             for seg in self.clock.timed("frames", segs):
-                t = time.perf_counter()
-                thumb = save_thumbnail(seg.keyframe, thumbs / f"{seg.index:05d}.jpg", s.thumbnail_size)
-                self.clock.add("frames", time.perf_counter() - t)
+                with self.clock.stage("frames"):
+                    thumb = save_thumbnail(seg.keyframe, thumbs / f"{seg.index:05d}.jpg", s.thumbnail_size)
                 seg_records.append(SegmentRecord(rec.id, seg.index, seg.start, seg.end, str(thumb)))
                 if encoder is not None:
                     batch.append(seg)
@@ -268,9 +275,8 @@ class VideoIndexer:
         if encoder is not None:
             out[VISUAL] = {"state": "done", "version": encoder.version, "rows": counts["visual"]}
         if reader is not None:
-            t = time.perf_counter()
-            out[OCR] = {"state": "done", "version": reader.version, "rows": self.store.insert_text(ocr_rows)}
-            self.clock.add("store", time.perf_counter() - t)
+            with self.clock.stage("store"):
+                out[OCR] = {"state": "done", "version": reader.version, "rows": self.store.insert_text(ocr_rows)}
         return out
 
     def _overlay_spans(self, mean: MeanImage, path: Path, info: VideoInfo, reader, spans: list[TextSpan]):
@@ -283,12 +289,9 @@ class VideoIndexer:
         return read_overlay(image, reader, spans, info.duration) if image is not None else []
 
     def _encode(self, rec: VideoRecord, encoder, batch: list[Segment]) -> int:
-        t = time.perf_counter()
-        vectors = encoder.encode_images([seg.keyframe for seg in batch])
-        self.clock.add(VISUAL, time.perf_counter() - t)
+        with self.clock.stage(VISUAL):
+            vectors = encoder.encode_images([seg.keyframe for seg in batch])
         rows = [{"video_id": rec.id, "library": rec.library, "start": float(seg.start), "end": float(seg.end),
-                 "vector": np.asarray(v, dtype=np.float32)} for seg, v in zip(batch, vectors)]
-        t = time.perf_counter()
-        n = self.store.insert_visual(rows)
-        self.clock.add("store", time.perf_counter() - t)
-        return n
+                 "vector": v} for seg, v in zip(batch, vectors)]
+        with self.clock.stage("store"):
+            return self.store.insert_visual(rows)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +37,6 @@ CREATE TABLE IF NOT EXISTS segments (
     thumbnail TEXT,
     PRIMARY KEY (video_id, idx)
 );
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -126,9 +125,6 @@ class Catalog:
     def set_duration(self, video_id: int, duration: float) -> None:
         self.db.execute("UPDATE videos SET duration = ? WHERE id = ?", (duration, video_id))
 
-    def set_routes(self, video_id: int, routes: dict[str, dict]) -> None:
-        self.db.execute("UPDATE videos SET routes = ? WHERE id = ?", (json.dumps(routes), video_id))
-
     def finish_video(self, video_id: int, routes: dict[str, dict]) -> None:
         self.db.execute(
             "UPDATE videos SET status='done', error=NULL, routes=?, indexed_at=? WHERE id=?",
@@ -157,12 +153,6 @@ class Catalog:
                 [(video_id, s.idx, s.start, s.end, s.thumbnail) for s in segments],
             )
 
-    def segments(self, video_id: int) -> list[SegmentRecord]:
-        rows = self.db.execute(
-            "SELECT * FROM segments WHERE video_id = ? ORDER BY start", (video_id,)
-        ).fetchall()
-        return [SegmentRecord(r["video_id"], r["idx"], r["start"], r["end"], r["thumbnail"]) for r in rows]
-
     def has_route(self, route: str) -> bool:
         """True if some indexed video has rows for `route` (so searching it can find anything)."""
         row = self.db.execute(
@@ -190,22 +180,6 @@ class Catalog:
 
     def segment_count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM segments").fetchone()[0]
-
-    # meta ---------------------------------------------------------------------------------
-    def get_meta(self, key: str) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
-
-    def set_meta(self, key: str, value: str) -> None:
-        self.db.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-            (key, value),
-        )
-
-    def iter_paths(self) -> Iterator[str]:
-        for row in self.db.execute("SELECT path FROM videos"):
-            yield row[0]
-
 
 def _video(row: sqlite3.Row) -> VideoRecord:
     return VideoRecord(

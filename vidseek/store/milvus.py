@@ -165,10 +165,7 @@ class MilvusStore:
 
     def _insert(self, collection: str, rows: list[dict]) -> None:
         for i in range(0, len(rows), _INSERT_BATCH):
-            try:
-                self.client.insert(collection, rows[i : i + _INSERT_BATCH])
-            except Exception as exc:
-                raise StoreError(f"insert into {collection} failed: {exc}") from exc
+            self._call(self.client.insert, collection, rows[i : i + _INSERT_BATCH])
 
     def delete_video(self, video_id: int, routes: Iterable[str] | None = None) -> None:
         """Remove every row of one video (optionally only some routes)."""
