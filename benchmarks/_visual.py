@@ -18,7 +18,6 @@ import numpy as np
 
 from benchmarks import _corpus as corpus
 
-SPECIAL = ("<pad>", "<unk>", "<bos>", "<eos>")
 MAX_TEXT = 77
 
 
@@ -39,21 +38,12 @@ def build_random_clip(folder: Path) -> Path:
     if (folder / "config.json").exists() and (folder / "tokenizer.json").exists():
         return folder
     import torch
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, PreTrainedTokenizerFast
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    from tests.tinyclip import word_tokenizer
 
     words = sorted({w.lower() for w in corpus.NOUNS + corpus.ADJECTIVES + corpus.VERBS + corpus.CHINESE})
-    vocab = {tok: i for i, tok in enumerate([*SPECIAL, *words])}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    tok.normalizer = normalizers.Lowercase()
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.post_processor = processors.TemplateProcessing(
-        single="<bos> $A <eos>", special_tokens=[("<bos>", vocab["<bos>"]), ("<eos>", vocab["<eos>"])]
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", bos_token="<bos>", eos_token="<eos>",
-        model_max_length=MAX_TEXT,
-    )
+    tokenizer = word_tokenizer(words, MAX_TEXT)
     # CLIPConfig() is ViT-B/32: vision 768 wide x 12 layers, patch 32, 224 px; text 512 x 12; 512-d out.
     # The text vocabulary keeps CLIP's 49408 rows so the model is full size; our ids use the first few.
     config = CLIPConfig(text_config={"pad_token_id": 0, "bos_token_id": 2, "eos_token_id": 3})

@@ -77,10 +77,17 @@ def calibration_pairs(per_class: int = 8, seed: int = 7) -> tuple[list[np.ndarra
 
 
 def _build_tokenizer():
+    return word_tokenizer(sorted({word for caption in CAPTIONS for word in caption.split()}), MAX_TEXT_LENGTH)
+
+
+def word_tokenizer(words: list[str], max_length: int):
+    """A lower-casing whole-word tokenizer over `words`, with <pad> <unk> <bos> <eos> as ids 0..3.
+
+    Usage: `word_tokenizer(["a", "red", "circle"], 16).save_pretrained(folder)`
+    """
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    words = sorted({word for caption in CAPTIONS for word in caption.split()})
     vocab = {token: i for i, token in enumerate([*SPECIAL_TOKENS, *words])}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tok.normalizer = normalizers.Lowercase()
@@ -94,7 +101,7 @@ def _build_tokenizer():
         unk_token="<unk>",
         bos_token="<bos>",
         eos_token="<eos>",
-        model_max_length=MAX_TEXT_LENGTH,
+        model_max_length=max_length,
     )
 
 
