@@ -181,3 +181,27 @@ def test_visual_route_end_to_end_with_a_tiny_trained_clip(tiny_clip_dir, tmp_pat
     assert top.start >= 3.0 and top.end <= 9.0
     assert all(not (m.path == str(shapes) and m.start < 4.0 and m.end <= 4.0) for m in red)
     assert yellow[0].path.endswith("clip_b.mp4")
+
+
+def test_faint_static_watermark_is_read_from_the_mean_frame(tmp_path):
+    """No single shot shows readable text; averaging the frames (media/overlay.py) does."""
+    from vidseek.analyze.ocr import TextReader
+    from vidseek.media.frames import sample_frames
+    from vidseek.settings import Settings
+
+    colours = [(200, 40, 40), (40, 160, 60), (40, 60, 200), (220, 200, 30), (150, 50, 150), (30, 150, 150)]
+    scenes = [Scene(1.0, colours[i % 6], shape=Shape(("circle", "square", "triangle")[i % 3], colours[(i + 2) % 6],
+                                                     0.5, (0.3 + 0.07 * (i % 6), 0.5)), noise=0.15)
+              for i in range(10)]
+    work = tmp_path / "v"
+    marked = make_video(work / "clip1.mp4", scenes, watermark="STOCKMARK", watermark_opacity=0.12)
+    make_video(work / "clip2.mp4", scenes)
+    reader = TextReader("rapidocr-ppocrv4", Settings())
+    assert not any(reader.read(f.image) for f in sample_frames(marked, fps=1.0, max_side=960))
+    with vidseek.open(tmp_path / "data", visual_model=str(tmp_path / "none"), routes="ocr") as lib:
+        lib.index([work])
+        moments = lib.search("stockmark").to_list()
+    assert [m.path for m in moments] == [str(marked)]
+    ocr = moments[0].evidence[0]
+    assert ocr.route == "ocr" and ocr.text == "stockmark"
+    assert ocr.start == 0.0 and ocr.end == pytest.approx(10.0, abs=0.2)  # on screen the whole time

@@ -87,12 +87,15 @@ def make_video(
     rotation: int = 0,
     faststart: bool = False,
     seed: int = 0,
+    watermark: str | None = None,
+    watermark_opacity: float = 0.2,
 ) -> Path:
     """Render scenes (and optional audio clips) to a video: `make_video("a.mp4", [Scene(3, (255, 0, 0))])`.
 
     `rotation` stores a display matrix asking players to turn the picture clockwise by that many
     degrees, like a phone held upright. `faststart` puts the mp4 index first, as web videos do.
-    Odd sizes need a codec other than libx264 4:2:0 (e.g. mpeg4).
+    Odd sizes need a codec other than libx264 4:2:0 (e.g. mpeg4). `watermark` blends faint white
+    text, fixed across the whole video, over every frame (like a stock-footage mark).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,7 +106,10 @@ def make_video(
         sound = _add_audio_stream(container, "aac") if audio is not None else None
         samples = _mix(audio or [], duration)
         written = 0
-        for index, image in enumerate(_render(scenes, size, fps, seed)):
+        frames = _render(scenes, size, fps, seed)
+        if watermark:
+            frames = _watermarked(frames, watermark, watermark_opacity, size)
+        for index, image in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             frame.pts = index
             container.mux(video.encode(frame))
@@ -243,6 +249,19 @@ def _render(scenes: list[Scene], size: tuple[int, int], fps: int, seed: int) -> 
                 yield base
             else:
                 yield np.clip(wide + bank[rng.integers(len(bank))], 0, 255).astype(np.uint8)
+
+
+def _watermarked(frames: Iterator[np.ndarray], text: str, opacity: float, size: tuple[int, int]
+                 ) -> Iterator[np.ndarray]:
+    mask = Image.new("L", size, 0)
+    width, height = size
+    font_path = _find_font()
+    font_size = max(10, height // 7)
+    font = ImageFont.truetype(font_path, font_size) if font_path else ImageFont.load_default(font_size)
+    ImageDraw.Draw(mask).text((width / 2, height * 0.55), text, font=font, fill=255, anchor="mm")
+    alpha = (np.asarray(mask, dtype=np.float32) / 255.0 * opacity)[..., None]
+    for frame in frames:
+        yield (frame * (1.0 - alpha) + 255.0 * alpha).astype(np.uint8)
 
 
 def _noise_bank(rng: np.random.Generator, shape: tuple[int, ...], noise: float) -> np.ndarray | None:
