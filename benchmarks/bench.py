@@ -509,11 +509,12 @@ def fill(lib, size: int, encoder, dim: int, seed: int) -> dict[str, Any]:
         t_txt += time.perf_counter() - t
         vrows, trows = [], []
 
+    library = lib.catalog.library_named("default", "default", create=True)
     t_all = time.perf_counter()
     for v in range(n_videos):
         t = time.perf_counter()
         path = f"/bench/library/{v // 100:03d}/video_{v:05d}.mp4"
-        rec = lib.catalog.start_video(path, 10_000_000 + v, 1.7e9 + v, f"{v:016x}", "default")
+        rec = lib.catalog.start_video(library, path, 10_000_000 + v, 1.7e9 + v, f"{v:016x}")
         segs = _segments(rng, rec.id)
         duration = segs[-1][1]
         lib.catalog.set_duration(rec.id, duration)
@@ -529,7 +530,7 @@ def fill(lib, size: int, encoder, dim: int, seed: int) -> dict[str, Any]:
         vecs = 0.3 * concepts[which] + 0.954 * noise
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
         for i, (s, e) in enumerate(segs):
-            base = {"video_id": rec.id, "library": "default"}
+            base = {"tenant": rec.tenant, "library_id": rec.library_id, "video_id": rec.id}
             vrows.append(dict(base, start=s, end=e, vector=vecs[i]))
             mid = round((s + e) / 2, 2)
             trows.append(dict(base, route="speech", start=s, end=mid, text=corpus.text_row(rng, words, weights, 8, 16)))
@@ -680,13 +681,13 @@ def _query_size(args, lib, size: int, model: Path | None, warm: list[str], qs: l
         t_enc.append((time.perf_counter() - t) * 1000)
     raw = {
         "encode_text": _stats(t_enc[len(warm):]),
-        "search_text": _stats(_latencies(lambda q: store.search_text(normalize(q), k, route_flt), qs, warm)),
-        "search_visual": _stats(_latencies(lambda q: store.search_visual(vecs[q], k), qs, warm)),
+        "search_text": _stats(_latencies(lambda q: store.search_text(normalize(q), k, "default", route_flt), qs, warm)),
+        "search_visual": _stats(_latencies(lambda q: store.search_visual(vecs[q], k, "default"), qs, warm)),
     }
     if "fuzzy" in inspect.signature(store.search_text).parameters:
-        raw["search_text_fuzzy"] = _stats(_latencies(lambda q: store.search_text(q, k, route_flt, fuzzy=True),
-                                                     qs[:40], warm[:2]))
-    t_cat = _latencies(lambda _: lib.catalog.videos(status="done"), qs[:20], warm[:1])
+        fuzzy = lambda q: store.search_text(q, k, "default", route_flt, fuzzy=True)  # noqa: E731
+        raw["search_text_fuzzy"] = _stats(_latencies(fuzzy, qs[:40], warm[:2]))
+    t_cat = _latencies(lambda _: lib.catalog.videos("default", status="done"), qs[:20], warm[:1])
     raw["catalog_videos"] = _stats(t_cat)
     res["raw"] = raw
 

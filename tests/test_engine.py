@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import vidseek
+from tests.tinyclip import draw_shape
 from vidseek.errors import DataDirLockedError, QueryError
 from vidseek.media.synth import AudioClip, Scene, Shape, make_video, speak
 
@@ -126,11 +128,11 @@ def test_incremental_changed_and_removed(corpus, tmp_path):
         assert lib.search("second edition").to_list()[0].path == str(a)
         assert lib.search("first version").to_list() == []
 
-        vid = lib.catalog.get_by_path(str(a)).id
+        vid = next(v.id for v in lib.videos() if v.path == str(a))
         lib.remove(a)
         assert lib.store.count(vid) == {"text": 0, "visual": 0}
         assert not (lib.settings.data_dir / "thumbnails" / str(vid)).exists()
-        assert lib.catalog.get(vid) is None
+        assert lib.catalog.get(vid, "default") is None
 
 
 def test_description_is_searchable_with_the_title_route(tmp_path):
@@ -142,7 +144,7 @@ def test_description_is_searchable_with_the_title_route(tmp_path):
         lib.describe(clip, "Grandmother's 90th birthday party in the garden")
         top = lib.search("grandmother birthday party").to_list()[0]
         assert top.path == str(clip) and top.routes == ["title"]
-        assert lib.store.count(lib.catalog.get_by_path(str(clip)).id)["text"] == 1
+        assert lib.store.count(lib.videos()[0].id)["text"] == 1
 
 
 def test_fusion_prefers_video_over_audio_only_on_equal_scores_and_keeps_moments_tight():
@@ -175,6 +177,16 @@ def test_visual_route_end_to_end_with_a_tiny_trained_clip(tiny_clip_dir, tmp_pat
         assert lib.status()["routes"]["visual"] == {"done": 2}
         red = lib.search("a red circle").limit(3).to_list()
         yellow = lib.search("a yellow square").limit(3).to_list()
+        # search by example image: a fresh drawing, not a frame of the video
+        picture = draw_shape("red", "circle", np.random.default_rng(5))
+        by_image = lib.search(image=picture).limit(3).to_list()
+        both = lib.search("a red circle", image=picture).limit(3).to_list()
+        yellow_image = lib.search(image=draw_shape("yellow", "square", np.random.default_rng(6))).to_list()
+    for found in (by_image, both):
+        assert found[0].path == str(shapes) and found[0].routes == ["visual"]
+        assert found[0].start < 8.0 and found[0].end > 4.0 and found[0].start >= 3.0 and found[0].end <= 9.0
+    assert both[0].score >= max(by_image[0].score, red[0].score)  # two agreeing queries add up
+    assert yellow_image[0].path.endswith("clip_b.mp4")
     top = red[0]
     assert top.path == str(shapes) and top.routes == ["visual"]
     assert top.start < 8.0 and top.end > 4.0, (top.start, top.end)  # the red circle is on screen 4-8 s
@@ -205,3 +217,33 @@ def test_faint_static_watermark_is_read_from_the_mean_frame(tmp_path):
     ocr = moments[0].evidence[0]
     assert ocr.route == "ocr" and ocr.text == "stockmark"
     assert ocr.start == 0.0 and ocr.end == pytest.approx(10.0, abs=0.2)  # on screen the whole time
+
+
+def test_tenants_and_libraries_are_isolated_in_the_store_and_keep_their_own_settings(tmp_path):
+    clip = make_video(tmp_path / "v" / "harbour.mp4", [Scene(3, (240, 240, 240), text="HARBOUR")])
+    with vidseek.open(tmp_path / "data", visual_model=str(tmp_path / "none")) as engine:
+        alice, bob = engine.tenant("alice"), engine.tenant("bob")
+        fast = alice.create_library("fast", {"routes": ["title"]})
+        full = alice.create_library("full", {"routes": ["ocr", "title"], "frame_rate": 2})
+        alice.library(fast.id).index([clip])
+        alice.library("full").index([clip])
+        bob.library("mine", create=True).index([clip])
+        assert {v.library_id: set(v.routes) for v in alice.videos()} == {fast.id: {"title"},
+                                                                         full.id: {"ocr", "title"}}
+        assert alice.library(full.id).settings.frame_rate == 2 and engine.settings.frame_rate == 1
+        # the same file is three videos; each tenant's search sees only its own rows (the store filters)
+        mine = {v.id for v in alice.videos()}
+        assert {m.video_id for m in alice.search("harbour").to_list()} == mine
+        assert {m.video_id for m in bob.search("harbour").to_list()} == {v.id for v in bob.videos()}
+        hits = engine.store.search_text("harbour", 50, "bob")
+        assert hits and {h.video_id for h in hits}.isdisjoint(mine)
+        assert [m.video_id for m in alice.search("harbour").where(library_id=fast.id).to_list()] == \
+            [v.id for v in alice.videos(fast.id)]
+        assert alice.search("harbour").routes("ocr").where(library_id=fast.id).to_list() == []
+        with pytest.raises(vidseek.VidseekError, match="invalid tenant name"):
+            engine.store.search_text("harbour", 5, 'bob" or tenant != "x')
+        with pytest.raises(vidseek.VidseekError, match="not found"):
+            bob.video(next(iter(mine)))
+        alice.delete_library(fast.id)
+        assert engine.store.count(tenant="alice")["text"] == 2  # full: 1 ocr + 1 title row
+        assert engine.store.count(tenant="bob")["text"] == 2

@@ -3,11 +3,12 @@
 Usage::
 
     import vidseek
-    with vidseek.open("./data") as lib:
-        lib.index(["~/Videos"])
-        moments = lib.search("ask not what your country can do").limit(5).to_list()
+    with vidseek.open("./data") as engine:
+        engine.index(["~/Videos"])
+        moments = engine.search("ask not what your country can do").limit(5).to_list()
 """
 
+from vidseek.engine import Engine, IndexReport, LibraryHandle, Tenant, open
 from vidseek.errors import (
     DataDirLockedError,
     MediaError,
@@ -16,13 +17,12 @@ from vidseek.errors import (
     StoreError,
     VidseekError,
 )
-from vidseek.library import IndexReport, Library, open
 from vidseek.records import Evidence, Moment
 from vidseek.settings import Settings
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "open", "Library", "IndexReport", "Settings", "Moment", "Evidence",
+    "open", "Engine", "Tenant", "LibraryHandle", "IndexReport", "Settings", "Moment", "Evidence",
     "VidseekError", "MediaError", "ModelUnavailableError", "DataDirLockedError", "StoreError", "QueryError",
 ]

@@ -35,3 +35,15 @@ class StoreError(VidseekError):
 
 class QueryError(VidseekError):
     """A search request is invalid (empty query, bad filter, bad limit...)."""
+
+
+class NotFoundError(VidseekError):
+    """A library, video or job does not exist (or belongs to another tenant, which looks the same)."""
+
+
+class ConflictError(VidseekError):
+    """The request clashes with what exists (a library name taken, a job already queued...)."""
+
+
+class Cancelled(VidseekError):
+    """Indexing of a file was cancelled by the user; its partial rows are removed."""

@@ -94,6 +94,12 @@ class Moment:
     score: float  # fused, 0..1, comparable across queries
     evidence: list[Evidence] = field(default_factory=list)
     thumbnail: str | None = None
+    library_id: int | None = None
+    shot: int | None = None  # index of the shot whose keyframe is the thumbnail
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
 
     @property
     def routes(self) -> list[str]:
@@ -102,6 +108,7 @@ class Moment:
     def to_dict(self) -> dict:
         return {
             "video_id": self.video_id,
+            "library_id": self.library_id,
             "path": self.path,
             "start": round(self.start, 2),
             "end": round(self.end, 2),

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from vidseek.records import ROUTES
@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     # NoDecode: VIDSEEK_ROUTES=speech,title is split by _split_routes instead of parsed as JSON
     routes: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(ROUTES))
 
+    # server
+    media_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, description="Server folders tenants may index from (comma list); uploads always work"
+    )
+    max_upload_mb: int = Field(default=4096, gt=0, description="Largest accepted upload, in MiB")
+
     # search
     min_score: float = Field(default=0.3, ge=0, le=1, description="Moments scoring below this are dropped")
     recall_k: int = Field(default=200, gt=0, description="Candidates fetched per route before fusion")
@@ -67,6 +73,18 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return Path(value).expanduser().resolve()
+
+    @field_validator("media_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("media_roots")
+    @classmethod
+    def _absolute_roots(cls, value: list[Path]) -> list[Path]:
+        return [Path(v).expanduser().resolve() for v in value]
 
     @field_validator("routes", mode="before")
     @classmethod
@@ -89,3 +107,23 @@ class Settings(BaseSettings):
     def milvus_target(self) -> str:
         """Where pymilvus connects: the server URI, or the Lite file inside the data dir."""
         return self.milvus_uri or str(self.data_dir / "milvus.db")
+
+
+class LibrarySettings(BaseModel):
+    """Index settings one library may override (the Alibaba seed's "several search libraries")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    frame_rate: float | None = Field(default=None, gt=0, le=30)
+    routes: list[str] | None = None
+    max_segment_seconds: float | None = Field(default=None, gt=0)
+    shot_threshold: float | None = Field(default=None, gt=0, lt=2)
+
+    @field_validator("routes")
+    @classmethod
+    def _known(cls, value: list[str] | None) -> list[str] | None:
+        return Settings._known_routes(value) if value is not None else None
+
+    def apply(self, base: Settings) -> Settings:
+        """`base` with this library's overrides: `LibrarySettings(frame_rate=2).apply(settings)`."""
+        return base.model_copy(update=self.model_dump(exclude_none=True))

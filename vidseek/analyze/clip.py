@@ -64,6 +64,8 @@ class EncoderConfig:
     lowercase: bool = False
     quantized: bool = False
     calibration: dict[str, Any] = field(default_factory=lambda: {"kind": "linear", "low": 0.18, "high": 0.32})
+    # image-to-image cosines (search by example image) live on another scale than image-to-text
+    image_calibration: dict[str, Any] = field(default_factory=lambda: {"kind": "linear", "low": 0.6, "high": 0.9})
 
     @classmethod
     def read(cls, folder: Path) -> EncoderConfig:
@@ -89,10 +91,10 @@ class EncoderConfig:
             problems.append(f"resize/resample {self.resize!r}/{self.resample!r} unknown")
         if self.padding not in ("longest", "max_length") or "input_ids" not in self.text_inputs:
             problems.append(f"padding {self.padding!r} / text_inputs {self.text_inputs} invalid")
-        kind = self.calibration.get("kind")
-        wanted = {"linear": ("low", "high"), "sigmoid": ("scale", "bias")}.get(kind, ("?",))
-        if not all(k in self.calibration for k in wanted):
-            problems.append(f"calibration {self.calibration} needs kind linear(low, high) or sigmoid(scale, bias)")
+        for name, calibration in (("calibration", self.calibration), ("image_calibration", self.image_calibration)):
+            wanted = {"linear": ("low", "high"), "sigmoid": ("scale", "bias")}.get(calibration.get("kind"), ("?",))
+            if not all(k in calibration for k in wanted):
+                problems.append(f"{name} {calibration} needs kind linear(low, high) or sigmoid(scale, bias)")
         if problems:
             raise ModelUnavailableError(f"{path}: {'; '.join(problems)}; {_FIX_HINT}")
 
@@ -287,3 +289,7 @@ class ImageTextEncoder(Model):
         Usage: `scores = encoder.calibrate(image_vectors @ text_vector)`
         """
         return calibrate_cosine(cosine, self.config.calibration)
+
+    def calibrate_image(self, cosine: np.ndarray) -> np.ndarray:
+        """Like `calibrate`, for image-to-image cosines (a query by example image)."""
+        return calibrate_cosine(cosine, self.config.image_calibration)

@@ -329,16 +329,23 @@ def fit_linear_calibration(cosine: np.ndarray, match: np.ndarray) -> dict[str, A
 
 
 def _calibrate_from_pairs(folder: Path, pairs: tuple[Sequence[np.ndarray], Sequence[str]]) -> dict[str, Any]:
+    """Fit both scales: image-to-caption (text queries) and image-to-image of the same caption
+    (queries by example image), the diagonal left out."""
     images, captions = pairs
     encoder = ImageTextEncoder.from_folder(folder, Settings())
     unique = sorted(set(captions))
-    cosine = encoder.encode_images(list(images)) @ encoder.encode_texts(unique).T
+    vectors = encoder.encode_images(list(images))
+    cosine = vectors @ encoder.encode_texts(unique).T
     match = np.asarray(captions)[:, None] == np.asarray(unique)[None, :]
-    return fit_linear_calibration(cosine, match)
+    same = np.asarray(captions)[:, None] == np.asarray(captions)[None, :]
+    off_diagonal = ~np.eye(len(captions), dtype=bool)
+    pair_cos = (vectors @ vectors.T)[off_diagonal]
+    return {"calibration": fit_linear_calibration(cosine, match),
+            "image_calibration": fit_linear_calibration(pair_cos, same[off_diagonal])}
 
 
 def _with_calibration(folder: Path, calibration: dict[str, Any]) -> EncoderConfig:
-    updated = replace(EncoderConfig.read(folder), calibration=calibration)
+    updated = replace(EncoderConfig.read(folder), **calibration)
     updated.validate()
     updated.write(folder)
     return updated
@@ -376,8 +383,9 @@ def export_model(
     if quantize:
         config = _quantize_checked(model, tokenizer, config, output, log)
     if calibration_pairs is not None:
-        fitted = _with_calibration(output, _calibrate_from_pairs(output, calibration_pairs)).calibration
-        log(f"calibration fitted from {len(calibration_pairs[1])} pairs: {fitted}")
+        fitted = _with_calibration(output, _calibrate_from_pairs(output, calibration_pairs))
+        log(f"calibration fitted from {len(calibration_pairs[1])} pairs: {fitted.calibration}, "
+            f"image-to-image {fitted.image_calibration}")
     return output
 
 

@@ -7,6 +7,7 @@ on with the other routes; the reason is reported once, not once per file.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from vidseek.errors import ModelUnavailableError
@@ -23,6 +24,7 @@ class Analyzers:
         self.settings = settings
         self._models: dict[str, Any] = {}
         self._reasons: dict[str, str] = {}
+        self._lock = threading.Lock()  # the server's request threads and indexer share these models
 
     def _create(self, route: str) -> Any:
         if route == VISUAL:
@@ -43,6 +45,12 @@ class Analyzers:
         """The loaded model for `route`, or None if it cannot be loaded (see `reason(route)`)."""
         if route == TITLE or route not in self.settings.routes:
             return None
+        if route in self._models:
+            return self._models[route]
+        with self._lock:
+            return self._load(route)
+
+    def _load(self, route: str) -> Any | None:
         if route in self._reasons:
             return None
         if route not in self._models:

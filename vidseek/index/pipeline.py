@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidseek.errors import MediaError, VidseekError
+from vidseek.errors import Cancelled, MediaError, VidseekError
 from vidseek.index.analyzers import Analyzers
 from vidseek.index.scan import fingerprint, title_text
 from vidseek.media.frames import sample_frames
@@ -25,7 +25,7 @@ from vidseek.media.segments import detect_segments
 from vidseek.media.thumbs import save_thumbnail
 from vidseek.records import OCR, ROUTES, SPEECH, TITLE, VISUAL, Segment, TextSpan, VideoInfo
 from vidseek.settings import Settings
-from vidseek.store.catalog import Catalog, SegmentRecord, VideoRecord
+from vidseek.store.catalog import Catalog, LibraryRecord, SegmentRecord, VideoRecord
 from vidseek.store.milvus import MilvusStore
 
 log = logging.getLogger(__name__)
@@ -46,12 +46,13 @@ class IndexEvent:
 @dataclass
 class FileResult:
     path: str
-    status: str  # indexed | updated | skipped | failed
+    status: str  # indexed | updated | skipped | failed | cancelled
     error: str | None = None
     duration: float = 0.0
     seconds: float = 0.0
     routes: dict[str, dict] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    video_id: int | None = None
 
 
 class StageClock:
@@ -93,13 +94,14 @@ class VideoIndexer:
     """Indexes single files into the catalog and store. Usage: `VideoIndexer(...).index(path)`."""
 
     def __init__(self, settings: Settings, catalog: Catalog, store: MilvusStore, analyzers: Analyzers,
-                 on_event: Progress | None = None, library: str = "default"):
+                 library: LibraryRecord, on_event: Progress | None = None):
         self.settings = settings
         self.catalog = catalog
         self.store = store
         self.analyzers = analyzers
         self.on_event = on_event or (lambda e: None)
         self.library = library
+        self.source: str | None = None
         self.clock = StageClock()
 
     def thumb_dir(self, video_id: int) -> Path:
@@ -118,14 +120,16 @@ class VideoIndexer:
                 todo.append(route)
         return todo
 
-    def index(self, path: Path) -> FileResult:
+    def index(self, path: Path, source: str | None = None) -> FileResult:
+        """Index one file into this indexer's library; `source` is how its tenant names the file."""
         t0 = time.monotonic()
+        self.source = source
         key = str(path)
         try:
             st = path.stat()
         except OSError as exc:
             return FileResult(key, "failed", f"cannot read file: {exc.strerror or exc}")
-        rec = self.catalog.get_by_path(key)
+        rec = self.catalog.get_by_path(self.library.id, key)
         done = rec is not None and rec.status == "done"
         same_stat = done and (rec.size, rec.mtime) == (st.st_size, st.st_mtime)
         try:  # same size and mtime: trust it, as rsync and make do, instead of re-reading the file
@@ -133,12 +137,13 @@ class VideoIndexer:
         except OSError as exc:
             return FileResult(key, "failed", f"cannot read file: {exc.strerror or exc}")
         if not (done and rec.content_hash == digest):
-            return self._run(path, st.st_size, st.st_mtime, digest, list(ROUTES), rec, t0, "indexed")
+            enabled = [r for r in ROUTES if r in self.settings.routes]  # a library may turn routes off
+            return self._run(path, st.st_size, st.st_mtime, digest, enabled, rec, t0, "indexed")
         if not same_stat:
             self.catalog.touch(rec.id, st.st_mtime)
         todo = self.stale_routes(rec)
         if not todo:
-            return FileResult(key, "skipped", duration=rec.duration, routes=rec.routes)
+            return FileResult(key, "skipped", duration=rec.duration, routes=rec.routes, video_id=rec.id)
         return self._run(path, st.st_size, st.st_mtime, digest, todo, rec, t0, "updated")
 
     # run ----------------------------------------------------------------------------------
@@ -149,10 +154,10 @@ class VideoIndexer:
             info = probe(path)
         except MediaError as exc:
             if old is None or old.status != "done":
-                rec = self.catalog.start_video(key, size, mtime, digest, self.library)
+                rec = self.catalog.start_video(self.library, key, size, mtime, digest, self.source)
                 self.catalog.fail_video(rec.id, exc.problem)
             return FileResult(key, "failed", exc.problem)
-        rec = self.catalog.start_video(key, size, mtime, digest, self.library)
+        rec = self.catalog.start_video(self.library, key, size, mtime, digest, self.source)
         self.catalog.set_duration(rec.id, info.duration)
         self.clock = StageClock()
         routes = {r: v for r, v in rec.routes.items() if r not in todo}  # kept as they are
@@ -165,9 +170,11 @@ class VideoIndexer:
             problem = exc.problem if isinstance(exc, MediaError) else str(exc)
             self.store.delete_video(rec.id)
             self.catalog.fail_video(rec.id, problem)
-            return FileResult(key, "failed", problem, info.duration)
+            outcome = "cancelled" if isinstance(exc, Cancelled) else "failed"
+            return FileResult(key, outcome, problem, info.duration, video_id=rec.id)
         self.catalog.finish_video(rec.id, routes)
-        return FileResult(key, status, None, info.duration, time.monotonic() - t0, routes, self.clock.seconds)
+        return FileResult(key, status, None, info.duration, time.monotonic() - t0, routes, self.clock.seconds,
+                          video_id=rec.id)
 
     def _analyze(self, rec: VideoRecord, info: VideoInfo, todo: list[str], path: Path) -> dict[str, dict]:
         routes: dict[str, dict] = {}
@@ -199,7 +206,7 @@ class VideoIndexer:
         return self._text_row(rec, TextSpan(TITLE, 0.0, duration, text))
 
     def _text_row(self, rec: VideoRecord, span: TextSpan) -> dict:
-        return {"video_id": rec.id, "library": rec.library, "route": span.route,
+        return {"tenant": rec.tenant, "library_id": rec.library_id, "video_id": rec.id, "route": span.route,
                 "start": float(span.start), "end": float(span.end), "text": span.text}
 
     def _speech_route(self, rec: VideoRecord, info: VideoInfo, path: Path) -> dict:
@@ -291,7 +298,7 @@ class VideoIndexer:
     def _encode(self, rec: VideoRecord, encoder, batch: list[Segment]) -> int:
         with self.clock.stage(VISUAL):
             vectors = encoder.encode_images([seg.keyframe for seg in batch])
-        rows = [{"video_id": rec.id, "library": rec.library, "start": float(seg.start), "end": float(seg.end),
-                 "vector": v} for seg, v in zip(batch, vectors)]
+        rows = [{"tenant": rec.tenant, "library_id": rec.library_id, "video_id": rec.id, "start": float(seg.start),
+                 "end": float(seg.end), "vector": v} for seg, v in zip(batch, vectors)]
         with self.clock.stage("store"):
             return self.store.insert_visual(rows)

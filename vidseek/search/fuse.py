@@ -86,11 +86,11 @@ def _snap(start: float, end: float, segments: list[SegmentRecord]) -> tuple[floa
     return min(start, segments[i].start), max(end, segments[j].end)
 
 
-def _thumbnail(mid: float, segments: list[SegmentRecord]) -> str | None:
+def _shot_at(mid: float, segments: list[SegmentRecord]) -> SegmentRecord | None:
     for s in segments:
         if s.start <= mid < s.end:
-            return s.thumbnail
-    return segments[-1].thumbnail if segments else None
+            return s
+    return segments[-1] if segments else None
 
 
 def _best_per_route(hits: list[ScoredHit]) -> dict[str, ScoredHit]:
@@ -118,10 +118,11 @@ def _moment(cluster: list[ScoredHit], video_level: list[ScoredHit], path: str,
     top = max(cluster, key=lambda h: h.score)
     evidence = [Evidence(h.route, h.score, h.start, h.end, h.text)
                 for h in sorted(best.values(), key=lambda h: -h.score)]
+    shot = _shot_at((top.start + top.end) / 2, segments)
     return Moment(
         video_id=top.video_id, path=path, start=start, end=end,
         score=noisy_or([h.score for h in best.values()]), evidence=evidence,
-        thumbnail=_thumbnail((top.start + top.end) / 2, segments),
+        thumbnail=shot.thumbnail if shot else None, shot=shot.idx if shot and shot.thumbnail else None,
     )
 
 

@@ -9,16 +9,38 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from vidseek.errors import QueryError
 from vidseek.records import ROUTES, TEXT_ROUTES, VISUAL, Moment
 from vidseek.search.fuse import ScoredHit, fuse, promising
 from vidseek.search.scoring import QueryTerms, text_score
+from vidseek.store.catalog import VideoRecord
 from vidseek.text import normalize
 
 if TYPE_CHECKING:
-    from vidseek.library import Library
+    from vidseek.engine import Engine
+
+
+def _load_image(image: np.ndarray | bytes | str | Path) -> np.ndarray:
+    """An example image as RGB uint8, from an array, encoded bytes or a file path (clear error if unreadable)."""
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] < 3:
+            raise QueryError(f"the query image must be an RGB array (H, W, 3), got shape {image.shape}")
+        return np.ascontiguousarray(image[..., :3]).astype(np.uint8, copy=False)
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    name = "the query image" if isinstance(image, bytes) else str(image)
+    try:
+        with Image.open(io.BytesIO(image) if isinstance(image, bytes) else image) as picture:
+            return np.asarray(picture.convert("RGB"))
+    except (OSError, UnidentifiedImageError) as exc:
+        raise QueryError(f"{name}: not an image vidseek can read ({exc})") from None
 
 
 @dataclass
@@ -34,25 +56,39 @@ class SearchTrace:
 class Search:
     """A chainable query. Builder methods validate, store and return `self`."""
 
-    def __init__(self, library: Library, text: str):
-        if not text or not text.strip():
-            raise QueryError("the query is empty: give a sentence or keywords to search for")
-        self._lib = library
-        self._text = text.strip()
+    def __init__(self, engine: Engine, tenant: str, text: str | None = None,
+                 image: np.ndarray | bytes | str | Path | None = None):
+        self._text = (text or "").strip()
+        if not self._text and image is None:
+            raise QueryError("the query is empty: give a sentence or keywords to search for, or an example image")
+        self._engine = engine
+        self._tenant = tenant
+        self._image = _load_image(image) if image is not None else None
         self._limit = 10
-        self._min_score = library.settings.min_score
-        self._routes: list[str] = [r for r in ROUTES if r in library.settings.routes]
+        self._offset = 0
+        self._min_score = engine.settings.min_score
+        self._routes: list[str] = [r for r in ROUTES if r in engine.settings.routes]
         self._path_prefix: str | None = None
         self._video_ids: list[int] | None = None
+        self._library_ids: list[int] | None = None
         self._min_duration: float | None = None
         self._max_duration: float | None = None
+        self._added_after: float | None = None
+        self._added_before: float | None = None
         self._per_video = 3
         self.trace = SearchTrace()
+        self.total = 0  # moments above the cutoff before limit/offset, set by to_list()
 
     def limit(self, n: int) -> Search:
         if n < 1 or n > 1000:
             raise QueryError(f"limit must be between 1 and 1000, got {n}")
         self._limit = n
+        return self
+
+    def offset(self, n: int) -> Search:
+        if n < 0:
+            raise QueryError(f"offset must be 0 or more, got {n}")
+        self._offset = n
         return self
 
     def min_score(self, score: float) -> Search:
@@ -75,37 +111,54 @@ class Search:
         return self
 
     def where(self, path_prefix: str | None = None, video_id: int | list[int] | None = None,
-              min_duration: float | None = None, max_duration: float | None = None) -> Search:
-        """Filter by path prefix, video id(s), and video duration in seconds."""
+              min_duration: float | None = None, max_duration: float | None = None,
+              library_id: int | list[int] | None = None, added_after: float | None = None,
+              added_before: float | None = None) -> Search:
+        """Filter by path prefix, video id(s), library id(s), video duration (s) and date added (unix s)."""
         if path_prefix is not None:
             self._path_prefix = path_prefix
         if video_id is not None:
             self._video_ids = [video_id] if isinstance(video_id, int) else list(video_id)
+        if library_id is not None:
+            self._library_ids = [library_id] if isinstance(library_id, int) else list(library_id)
         if min_duration is not None:
             self._min_duration = min_duration
         if max_duration is not None:
             self._max_duration = max_duration
+        if added_after is not None:
+            self._added_after = added_after
+        if added_before is not None:
+            self._added_before = added_before
         return self
 
     # execution ----------------------------------------------------------------------------
     def _filtered(self) -> bool:
         return any(v is not None for v in (self._path_prefix, self._video_ids, self._min_duration,
-                                            self._max_duration))
+                                            self._max_duration, self._added_after, self._added_before))
+
+    def _keep(self, v: VideoRecord) -> bool:
+        return not (
+            (self._path_prefix and not v.path.startswith(self._path_prefix))
+            or (self._video_ids is not None and v.id not in self._video_ids)
+            or (self._library_ids is not None and v.library_id not in self._library_ids)
+            or (self._min_duration is not None and v.duration < self._min_duration)
+            or (self._max_duration is not None and v.duration > self._max_duration)
+            or (self._added_after is not None and v.added_at < self._added_after)
+            or (self._added_before is not None and v.added_at > self._added_before)
+        )
 
     def _allowed(self) -> set[int]:
-        """Ids of indexed videos passing the filters (only computed when there are filters)."""
-        out = set()
-        for v in self._lib.catalog.videos(status="done"):
-            if self._path_prefix and not v.path.startswith(self._path_prefix):
-                continue
-            if self._video_ids is not None and v.id not in self._video_ids:
-                continue
-            if self._min_duration is not None and v.duration < self._min_duration:
-                continue
-            if self._max_duration is not None and v.duration > self._max_duration:
-                continue
-            out.add(v.id)
-        return out
+        """Ids of the tenant's indexed videos passing the filters (only computed when there are filters)."""
+        return {v.id for v in self._engine.catalog.videos(self._tenant, status="done") if self._keep(v)}
+
+    def _store_filter(self, allowed: set[int] | None) -> str:
+        """Conditions pushed into Milvus besides the tenant (which the store always adds)."""
+        parts = []
+        if allowed is not None:  # unfiltered searches push no id list: it would be huge at 100k videos
+            parts.append(f"video_id in {sorted(allowed)}")
+        if self._library_ids is not None:
+            parts.append(f"library_id in {[int(i) for i in self._library_ids]}")
+        return " and ".join(parts)
 
     def _recall_text(self, routes: list[str], flt: str) -> list[ScoredHit]:
         query = QueryTerms.parse(self._text)
@@ -113,12 +166,13 @@ class Search:
             return []
         route_flt = f"route in {routes}"
         expr = f"({flt}) and {route_flt}" if flt else route_flt
-        k = self._lib.settings.recall_k
-        scored = self._score_text(query, self._lib.store.search_text(self._text, k, expr), fuzzy=False)
+        k, store = self._engine.settings.recall_k, self._engine.store
+        scored = self._score_text(query, store.search_text(self._text, k, self._tenant, expr), fuzzy=False)
         self.trace.candidates["text"] = len(scored)
         if not any(h.score >= self._min_score for h in scored):
             # No exact word matched well: retry with trigrams to catch OCR/ASR misspellings.
-            scored = self._score_text(query, self._lib.store.search_text(self._text, k, expr, fuzzy=True), fuzzy=True)
+            fuzzy = store.search_text(self._text, k, self._tenant, expr, fuzzy=True)
+            scored = self._score_text(query, fuzzy, fuzzy=True)
             self.trace.candidates["text_fuzzy"] = len(scored)
         return scored
 
@@ -128,48 +182,60 @@ class Search:
                 for h in hits]
 
     def _recall_visual(self, flt: str) -> list[ScoredHit]:
-        if not self._lib.catalog.has_route(VISUAL):
+        engine = self._engine
+        if not engine.catalog.has_route(VISUAL, self._tenant):
             # Nothing was embedded (e.g. no model when indexing): don't load, or download, one.
             self.trace.routes_skipped[VISUAL] = "no indexed video has the visual route (see `vidseek status`)"
             return []
-        encoder = self._lib.analyzers.get(VISUAL)
+        encoder = engine.analyzers.get(VISUAL)
         if encoder is None:
-            self.trace.routes_skipped[VISUAL] = self._lib.analyzers.reason(VISUAL) or "unavailable"
+            self.trace.routes_skipped[VISUAL] = engine.analyzers.reason(VISUAL) or "unavailable"
             return []
-        vec = encoder.encode_texts([normalize(self._text)])[0]
-        hits = self._lib.store.search_visual(vec, self._lib.settings.recall_k, flt)
-        self.trace.candidates[VISUAL] = len(hits)
-        raws = [h.raw for h in hits]
-        scores = encoder.calibrate(raws) if raws else []
-        return [ScoredHit(h.video_id, VISUAL, h.start, h.end, float(s)) for h, s in zip(hits, scores)]
+        out = []
+        queries = []
+        if self._text:
+            queries.append((encoder.encode_texts([normalize(self._text)])[0], encoder.calibrate))
+        if self._image is not None:
+            queries.append((encoder.encode_images([self._image])[0], encoder.calibrate_image))
+        for vector, calibrate in queries:
+            hits = engine.store.search_visual(vector, engine.settings.recall_k, self._tenant, flt)
+            self.trace.candidates[VISUAL] = self.trace.candidates.get(VISUAL, 0) + len(hits)
+            scores = calibrate([h.raw for h in hits]) if hits else []
+            out += [ScoredHit(h.video_id, VISUAL, h.start, h.end, float(s)) for h, s in zip(hits, scores)]
+        return out
 
     def to_list(self) -> list[Moment]:
-        """Run the search: ranked moments with score >= min_score (possibly empty)."""
+        """Run the search: ranked moments with score >= min_score (possibly empty), after offset/limit.
+
+        `self.total` then holds how many moments passed the cutoff in all."""
         t0 = time.perf_counter()
-        catalog = self._lib.catalog
-        if not catalog.done_count():
+        catalog = self._engine.catalog
+        self.total = 0
+        if not catalog.done_count(self._tenant):
             return []
         allowed = self._allowed() if self._filtered() else None
         if allowed is not None and not allowed:
             return []
-        # Unfiltered searches push no id list into Milvus: the expression would be huge at 100k videos.
-        flt = f"video_id in {sorted(allowed)}" if allowed is not None else ""
+        flt = self._store_filter(allowed)
         hits: list[ScoredHit] = []
         text_routes = [r for r in self._routes if r in TEXT_ROUTES]
-        if text_routes:
+        if text_routes and self._text:
             hits += self._recall_text(text_routes, flt)
         if VISUAL in self._routes:
             hits += self._recall_visual(flt)
         self.trace.routes_used = [r for r in self._routes if r not in self.trace.routes_skipped]
         hits = promising(hits, self._min_score)
-        videos = catalog.videos_by_ids(h.video_id for h in hits)
+        videos = catalog.videos_by_ids((h.video_id for h in hits), self._tenant)
         paths = {i: v.path for i, v in videos.items()
-                 if v.status == "done" and (allowed is None or i in allowed)}
+                 if v.status == "done" and (allowed is None or i in allowed) and self._keep(v)}
         segments = catalog.segments_for(paths)
         moments = fuse(hits, paths, lambda vid: segments.get(vid, []), self._per_video)
-        moments = [m for m in moments if m.score >= self._min_score][: self._limit]
+        moments = [m for m in moments if m.score >= self._min_score]
+        self.total = len(moments)
+        for m in moments:
+            m.library_id = videos[m.video_id].library_id
         self.trace.seconds = time.perf_counter() - t0
-        return moments
+        return moments[self._offset : self._offset + self._limit]
 
     def to_dicts(self) -> list[dict]:
         return [m.to_dict() for m in self.to_list()]

@@ -18,6 +18,7 @@ import numpy as np
 
 from vidseek.errors import StoreError
 from vidseek.settings import Settings
+from vidseek.store.catalog import check_name
 from vidseek.text import search_terms
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,13 @@ class StoredHit:
     end: float
     raw: float  # cosine for visual, BM25 (negative on Lite) for text
     text: str | None = None
+
+
+def scoped(tenant: str, flt: str = "") -> str:
+    """The filter every read uses: the tenant's rows only, and then the caller's conditions."""
+    check_name("tenant", tenant)  # also keeps the name from breaking out of the quoted literal
+    own = f'tenant == "{tenant}"'
+    return f"{own} and ({flt})" if flt else own
 
 
 class MilvusStore:
@@ -92,17 +100,16 @@ class MilvusStore:
 
         if self.client.has_collection(self.text_name):
             fields = {f["name"] for f in self.client.describe_collection(self.text_name)["fields"]}
-            if "terms" not in fields:
+            if not {"terms", "tenant"} <= fields:
                 raise StoreError(
                     f"collection {self.text_name} in {self.settings.milvus_target} was made by an older vidseek "
-                    "(no 'terms' field); move that data dir away (or use a new VIDSEEK_COLLECTION_PREFIX) "
+                    "(no 'terms'/'tenant' fields); move that data dir away (or use a new VIDSEEK_COLLECTION_PREFIX) "
                     "and index again"
                 )
             return
         schema = MilvusClient.create_schema(auto_id=True)
         schema.add_field("id", DataType.INT64, is_primary=True)
-        schema.add_field("video_id", DataType.INT64)
-        schema.add_field("library", DataType.VARCHAR, max_length=128)
+        self._scope_fields(schema)
         schema.add_field("route", DataType.VARCHAR, max_length=16)
         schema.add_field("start", DataType.FLOAT)
         schema.add_field("end", DataType.FLOAT)
@@ -121,6 +128,17 @@ class MilvusStore:
         index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         self.client.create_collection(self.text_name, schema=schema, index_params=index)
 
+    def _scope_fields(self, schema) -> None:
+        """Every row carries its tenant, library and video. On a Milvus server the tenant is the
+        partition key (rows of one tenant are stored and searched together); Milvus Lite has no
+        partition keys, so there it is a plain field. Either way every read filters on it."""
+        from pymilvus import DataType
+
+        server = self.settings.milvus_uri is not None
+        schema.add_field("tenant", DataType.VARCHAR, max_length=64, is_partition_key=server)
+        schema.add_field("library_id", DataType.INT64)
+        schema.add_field("video_id", DataType.INT64)
+
     def ensure_visual(self, dim: int) -> None:
         """Create the visual collection for `dim`-sized vectors; a different dim recreates it."""
         from pymilvus import DataType, MilvusClient
@@ -132,8 +150,7 @@ class MilvusStore:
             self.client.drop_collection(self.visual_name)
         schema = MilvusClient.create_schema(auto_id=True)
         schema.add_field("id", DataType.INT64, is_primary=True)
-        schema.add_field("video_id", DataType.INT64)
-        schema.add_field("library", DataType.VARCHAR, max_length=128)
+        self._scope_fields(schema)
         schema.add_field("start", DataType.FLOAT)
         schema.add_field("end", DataType.FLOAT)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
@@ -151,14 +168,14 @@ class MilvusStore:
 
     # writes -------------------------------------------------------------------------------
     def insert_text(self, rows: Sequence[dict]) -> int:
-        """Rows: video_id, library, route, start, end, text."""
+        """Rows: tenant, library_id, video_id, route, start, end, text."""
         clean = [dict(r, text=r["text"][:_TEXT_MAX], terms=search_terms(r["text"][:_TEXT_MAX]))
                  for r in rows if r["text"].strip()]
         self._insert(self.text_name, clean)
         return len(clean)
 
     def insert_visual(self, rows: Sequence[dict]) -> int:
-        """Rows: video_id, library, start, end, vector (float32, L2-normalised)."""
+        """Rows: tenant, library_id, video_id, start, end, vector (float32, L2-normalised)."""
         clean = [dict(r, vector=np.asarray(r["vector"], dtype=np.float32).tolist()) for r in rows]
         self._insert(self.visual_name, clean)
         return len(clean)
@@ -190,8 +207,8 @@ class MilvusStore:
                 time.sleep(0.1)
 
     # reads --------------------------------------------------------------------------------
-    def search_text(self, query: str, limit: int, flt: str = "", fuzzy: bool = False) -> list[StoredHit]:
-        """BM25 recall; `query` is raw text, normalised here like the rows.
+    def search_text(self, query: str, limit: int, tenant: str, flt: str = "", fuzzy: bool = False) -> list[StoredHit]:
+        """BM25 recall within one tenant; `query` is raw text, normalised here like the rows.
 
         `fuzzy` adds character trigrams to the query so misspelt rows are recalled too; it costs
         several times more on Milvus Lite (many more postings), so callers use it as a fallback.
@@ -200,7 +217,8 @@ class MilvusStore:
         fields = ["video_id", "route", "start", "end", "text"]
         self._ready(self.text_name)
         res = self._call(
-            self.client.search, self.text_name, data=[query], anns_field="sparse", limit=limit, filter=flt,
+            self.client.search, self.text_name, data=[query], anns_field="sparse", limit=limit,
+            filter=scoped(tenant, flt),
             output_fields=fields, search_params={"metric_type": "BM25"},
         )
         return [
@@ -209,13 +227,14 @@ class MilvusStore:
             for e in [h["entity"]]
         ]
 
-    def search_visual(self, vector: np.ndarray, limit: int, flt: str = "") -> list[StoredHit]:
+    def search_visual(self, vector: np.ndarray, limit: int, tenant: str, flt: str = "") -> list[StoredHit]:
+        """Nearest shots by inner product, within one tenant."""
         if not self._ready(self.visual_name):
             return []
         res = self._call(
             self.client.search, self.visual_name, data=[np.asarray(vector, dtype=np.float32).tolist()],
             anns_field="vector",
-            limit=limit, filter=flt, output_fields=["video_id", "start", "end"],
+            limit=limit, filter=scoped(tenant, flt), output_fields=["video_id", "start", "end"],
             search_params={"metric_type": "IP"},
         )
         return [
@@ -230,9 +249,11 @@ class MilvusStore:
         except Exception as exc:  # MilvusException and gRPC errors alike
             raise StoreError(f"Milvus request failed ({self.settings.milvus_target}): {exc}") from exc
 
-    def count(self, video_id: int | None = None) -> dict[str, int]:
-        """Row counts per collection (optionally for one video); used by status and tests."""
+    def count(self, video_id: int | None = None, tenant: str | None = None) -> dict[str, int]:
+        """Row counts per collection (optionally for one video or tenant); used by status and tests."""
         flt = f"video_id == {int(video_id)}" if video_id is not None else ""
+        if tenant is not None:
+            flt = scoped(tenant, flt)
         out = {}
         for name, key in ((self.text_name, "text"), (self.visual_name, "visual")):
             if not self._ready(name):

@@ -1,0 +1,306 @@
+"""The public Python API: open a data dir, index paths, search, inspect, remove.
+
+Usage::
+
+    import vidseek
+    with vidseek.open("~/.local/share/vidseek") as engine:
+        engine.index(["~/Videos"])
+        for m in engine.search("a dog riding a skateboard").limit(5).to_list():
+            print(m.path, m.start, m.end, m.score)
+
+A data dir holds tenants; a tenant holds libraries (named sets of videos with their own index
+settings). The CLI and the methods on `Engine` act as tenant "default", library "default"; the
+server gives each API key its own `engine.tenant(name)`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidseek.errors import NotFoundError, VidseekError
+from vidseek.index.analyzers import Analyzers
+from vidseek.index.pipeline import FileResult, Progress, VideoIndexer
+from vidseek.index.scan import scan
+from vidseek.records import ROUTES
+from vidseek.search.query import Search
+from vidseek.settings import LibrarySettings, Settings
+from vidseek.store.catalog import (
+    DEFAULT_LIBRARY,
+    DEFAULT_TENANT,
+    Catalog,
+    LibraryRecord,
+    VideoRecord,
+    check_name,
+)
+from vidseek.store.lock import DataDirLock
+from vidseek.store.milvus import MilvusStore
+
+
+@dataclass
+class IndexReport:
+    """Outcome of one `index` call: one result per file, plus path-level problems."""
+
+    results: list[FileResult] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def failed(self) -> list[tuple[str, str]]:
+        return self.problems + [(r.path, r.error or "failed") for r in self.results if r.status == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+class Engine:
+    """An opened data dir. Holds the process lock until `close()` (or the `with` block ends)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = DataDirLock(settings.data_dir)
+        if settings.milvus_uri is None:  # a server handles its own concurrency
+            self._lock.acquire()
+        try:
+            self.catalog = Catalog(settings.data_dir / "catalog.sqlite")
+        except BaseException:
+            self._lock.release()
+            raise
+        self.analyzers = Analyzers(settings)
+        self._store: MilvusStore | None = None
+
+    @property
+    def store(self) -> MilvusStore:
+        if self._store is None:
+            self._store = MilvusStore(self.settings)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        self.catalog.close()
+        self._lock.release()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def tenant(self, name: str = DEFAULT_TENANT) -> Tenant:
+        """A tenant's view of the data dir; everything it returns is scoped to that tenant."""
+        self.catalog.ensure_tenant(check_name("tenant", name))
+        return Tenant(self, name)
+
+    # the default tenant and library, for the CLI and single-user scripts -----------------
+    def index(self, paths: Iterable[str | Path], **callbacks: Any) -> IndexReport:
+        """Index files and folders into the default library; see `LibraryHandle.index`."""
+        return self.tenant().library(DEFAULT_LIBRARY, create=True).index(paths, **callbacks)
+
+    def search(self, text: str | None = None, image: np.ndarray | bytes | str | Path | None = None) -> Search:
+        """Start a query; chain `.limit() .min_score() .routes() .where()` then `.to_list()`."""
+        return self.tenant().search(text, image)
+
+    def remove(self, path: str | Path) -> list[str]:
+        return self.tenant().remove_path(path)
+
+    def describe(self, path: str | Path, text: str) -> None:
+        self.tenant().describe(path, text)
+
+    def videos(self) -> list[VideoRecord]:
+        return self.tenant().videos()
+
+    def status(self) -> dict[str, Any]:
+        return self.tenant().status()
+
+
+class Tenant:
+    """One tenant's libraries, videos and searches. Usage: `engine.tenant("alice").libraries()`."""
+
+    def __init__(self, engine: Engine, name: str):
+        self.engine = engine
+        self.name = name
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.engine.catalog
+
+    # libraries ----------------------------------------------------------------------------
+    def libraries(self) -> list[LibraryRecord]:
+        return self.catalog.libraries(self.name)
+
+    def create_library(self, name: str, settings: LibrarySettings | dict | None = None) -> LibraryRecord:
+        overrides = LibrarySettings.model_validate(settings or {})
+        return self.catalog.create_library(self.name, name, overrides.model_dump(exclude_none=True))
+
+    def library(self, key: int | str, create: bool = False) -> LibraryHandle:
+        """A library by id or name (`create=True` makes a missing name)."""
+        if isinstance(key, int):
+            rec = self.catalog.library(self.name, key)
+        else:
+            rec = self.catalog.library_named(self.name, key, create=create)
+        return LibraryHandle(self, rec)
+
+    def delete_library(self, library_id: int) -> None:
+        """Remove a library with all its videos (rows, thumbnails, uploads) and jobs."""
+        handle = self.library(library_id)
+        for video in handle.videos():
+            self.delete_video(video.id)
+        shutil.rmtree(self.engine.settings.data_dir / "uploads" / self.name / str(library_id), ignore_errors=True)
+        self.catalog.delete_library(self.name, library_id)
+
+    # videos -------------------------------------------------------------------------------
+    def videos(self, library_id: int | None = None) -> list[VideoRecord]:
+        return self.catalog.videos(self.name, library_id)
+
+    def video(self, video_id: int) -> VideoRecord:
+        rec = self.catalog.get(video_id, self.name)
+        if rec is None:
+            raise NotFoundError(f"video {video_id} not found")
+        return rec
+
+    def delete_video(self, video_id: int) -> None:
+        """Remove one video: its rows, thumbnails, catalog entry, and the file if it was uploaded."""
+        rec = self.video(video_id)
+        store = self.engine.store
+        store.delete_video(rec.id)
+        data = self.engine.settings.data_dir
+        shutil.rmtree(data / "thumbnails" / str(rec.id), ignore_errors=True)
+        uploads = (data / "uploads").resolve()
+        if Path(rec.path).is_relative_to(uploads):
+            Path(rec.path).unlink(missing_ok=True)
+        self.catalog.delete_video(rec.id)
+        store.wait_indexed()
+
+    def remove_path(self, path: str | Path) -> list[str]:
+        """Remove a video (or every video under a folder), in any of the tenant's libraries."""
+        target = str(Path(path).expanduser().resolve())
+        victims = [v for v in self.videos() if v.path == target or v.path.startswith(target + "/")]
+        if not victims:
+            raise VidseekError(f"{target}: not in the index (see `vidseek status --videos`)")
+        for v in victims:
+            self.delete_video(v.id)
+        return [v.path for v in victims]
+
+    def describe(self, path: str | Path, text: str) -> None:
+        """Attach a description to an indexed video; it is searched with the title route."""
+        target = str(Path(path).expanduser().resolve())
+        found = [v for v in self.videos() if v.path == target and v.status == "done"]
+        if not found:
+            raise VidseekError(f"{target}: not indexed yet; run `vidseek index` on it first")
+        for rec in found:
+            self.catalog.set_description(rec.id, text.strip() or None)
+            handle = self.library(rec.library_id)
+            handle.indexer().reindex_title(self.video(rec.id))
+        self.engine.store.wait_indexed()
+
+    # search -------------------------------------------------------------------------------
+    def search(self, text: str | None = None, image: np.ndarray | bytes | str | Path | None = None) -> Search:
+        """A query over this tenant's libraries: text, an example image, or both."""
+        return Search(self.engine, self.name, text, image)
+
+    def status(self) -> dict[str, Any]:
+        """Counts, hours, per-route coverage, models and store location."""
+        settings = self.engine.settings
+        videos = self.videos()
+        done = [v for v in videos if v.status == "done"]
+        coverage = {}
+        for route in ROUTES:
+            states = [v.route_state(route) or "missing" for v in done]
+            coverage[route] = {s: states.count(s) for s in sorted(set(states))}
+        return {
+            "data_dir": str(settings.data_dir),
+            "store": settings.milvus_uri or f"Milvus Lite ({settings.milvus_target})",
+            "tenant": self.name,
+            "libraries": [lib.name for lib in self.libraries()],
+            "videos": len(done),
+            "failed": [{"path": v.path, "error": v.error} for v in videos if v.status == "failed"],
+            "incomplete": [v.path for v in videos if v.status == "indexing"],
+            "hours": round(sum(v.duration for v in done) / 3600, 3),
+            "segments": self.catalog.segment_count(self.name),
+            "routes": coverage,
+            "models": {
+                "visual": settings.visual_model,
+                "speech": f"whisper {settings.asr_model} (faster-whisper, int8)",
+                "ocr": "RapidOCR PP-OCRv4 (zh+en)",
+            },
+            "model_versions": _versions(done),
+        }
+
+
+class LibraryHandle:
+    """One library: index files into it, list and search its videos."""
+
+    def __init__(self, tenant: Tenant, record: LibraryRecord):
+        self.tenant = tenant
+        self.record = record
+
+    @property
+    def id(self) -> int:
+        return self.record.id
+
+    @property
+    def settings(self) -> Settings:
+        """The data dir's settings with this library's overrides applied."""
+        return LibrarySettings.model_validate(self.record.settings).apply(self.tenant.engine.settings)
+
+    def indexer(self, on_event: Progress | None = None) -> VideoIndexer:
+        e = self.tenant.engine
+        return VideoIndexer(self.settings, e.catalog, e.store, e.analyzers, self.record, on_event)
+
+    def index(self, paths: Iterable[str | Path], on_event: Progress | None = None,
+              on_file: Callable[[FileResult], None] | None = None,
+              on_scan: Callable[[list[Path]], None] | None = None,
+              source: Callable[[Path], str | None] | None = None) -> IndexReport:
+        """Index files and folders. Unchanged files are skipped; bad files are reported, not fatal.
+
+        `on_scan(files)` is called once the folders are walked (e.g. to size a progress bar),
+        `on_file(result)` after each file, `on_event(event)` as stages progress (it may raise
+        `Cancelled` to stop the current file), and `source(path)` names a file for its tenant.
+        """
+        engine = self.tenant.engine
+        files, problems = scan(paths, skip=engine.settings.data_dir)
+        if on_scan is not None:
+            on_scan(files)
+        report = IndexReport(problems=[(p.path, p.problem) for p in problems])
+        indexer = self.indexer(on_event)
+        for path in files:
+            result = indexer.index(path, source(path) if source else None)
+            report.results.append(result)
+            if on_file is not None:
+                on_file(result)
+        report.unavailable = engine.analyzers.unavailable()
+        return report
+
+    def videos(self) -> list[VideoRecord]:
+        return self.tenant.videos(self.id)
+
+    def search(self, text: str | None = None, image: np.ndarray | bytes | str | Path | None = None) -> Search:
+        return self.tenant.search(text, image).where(library_id=self.id)
+
+
+def _versions(videos: list[VideoRecord]) -> dict[str, list[str]]:
+    out: dict[str, set[str]] = {}
+    for v in videos:
+        for route, state in v.routes.items():
+            if state.get("version"):
+                out.setdefault(route, set()).add(state["version"])
+    return {r: sorted(vs) for r, vs in out.items()}
+
+
+def open(data_dir: str | Path | None = None, **overrides: Any) -> Engine:  # noqa: A001 - mirrors lancedb.connect
+    """Open (creating if needed) a vidseek data dir. Settings come from VIDSEEK_* env + overrides."""
+    if data_dir is not None:
+        overrides["data_dir"] = Path(data_dir).expanduser()
+    return Engine(Settings(**overrides))
