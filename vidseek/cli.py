@@ -15,12 +15,16 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from vidseek.errors import VidseekError
+from vidseek.errors import DataDirLockedError, VidseekError
 from vidseek.records import ROUTES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Multimodal video search (zh + en).")
 models_app = typer.Typer(no_args_is_help=True, help="Export and inspect image-text models.")
 app.add_typer(models_app, name="models")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys for the server (one tenant per key).")
+app.add_typer(keys_app, name="keys")
+libraries_app = typer.Typer(no_args_is_help=True, help="Libraries: named sets of videos with their own settings.")
+app.add_typer(libraries_app, name="libraries")
 # soft_wrap: one problem stays on one line however narrow the terminal (and in logs and pipes)
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -40,6 +44,14 @@ def _open(data_dir: Path | None, **overrides):
 
     try:
         return vidseek.open(data_dir, **overrides)
+    except DataDirLockedError as exc:
+        url = _serving(data_dir)
+        if url is None:
+            raise
+        raise VidseekError(
+            f"the data dir is served by `vidseek serve` at {url}; `vidseek search` goes through it, add and "
+            "manage videos on its web page or REST API (/docs), or stop the server first"
+        ) from exc
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise VidseekError(f"invalid setting ({problems}); check the options and VIDSEEK_* variables") from None
@@ -50,6 +62,19 @@ def _open(data_dir: Path | None, **overrides):
         raise VidseekError(f"cannot read {name}{cause}") from None
     except OSError as exc:
         raise VidseekError(f"cannot use the data dir: {exc}") from None
+
+
+def _data_dir(data_dir: Path | None) -> Path:
+    from vidseek.settings import Settings
+
+    return Settings(**({"data_dir": data_dir} if data_dir else {})).data_dir
+
+
+def _serving(data_dir: Path | None) -> str | None:
+    """The URL of a live `vidseek serve` that owns this data dir, from its server.json, if any."""
+    from vidseek.serve.client import running_server
+
+    return running_server(_data_dir(data_dir))
 
 
 def _line(text: object) -> str:
@@ -68,6 +93,7 @@ def index(
     paths: Annotated[list[Path], typer.Argument(help="Video files and/or folders (searched recursively)")],
     data_dir: DataDir = None,
     routes: Annotated[Optional[str], typer.Option(help=f"Comma list of routes to index: {','.join(ROUTES)}")] = None,  # noqa: UP045
+    library: Annotated[str, typer.Option("--library", "-l", help="Library to add them to (made if new)")] = "default",
 ) -> None:
     """Index videos: frames (1 fps) -> shots -> visual, speech, on-screen text, title."""
     overrides = {"routes": routes} if routes else {}
@@ -77,7 +103,7 @@ def index(
         _fail(exc)
     try:
         with lib:
-            report = _index_with_progress(lib, paths)
+            report = _index_with_progress(lib.tenant().library(library, create=True), paths)
     except VidseekError as exc:
         _fail(exc)
     _print_report(report)
@@ -128,55 +154,86 @@ def _print_report(report) -> None:
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="What to look for, in Chinese or English")],
+    query: Annotated[Optional[str], typer.Argument(help="What to look for, in Chinese or English")] = None,  # noqa: UP045
+    image: Annotated[Optional[Path], typer.Option(help="Find moments that look like this image")] = None,  # noqa: UP045
     data_dir: DataDir = None,
     limit: Annotated[int, typer.Option("--limit", "-n")] = 10,
     min_score: Annotated[Optional[float], typer.Option(help="Drop moments below this 0..1 score")] = None,  # noqa: UP045
     route: Annotated[Optional[list[str]], typer.Option(help="Only these routes (repeatable)")] = None,  # noqa: UP045
+    library: Annotated[Optional[str], typer.Option("--library", "-l", help="Only this library")] = None,  # noqa: UP045
     path_prefix: Annotated[Optional[str], typer.Option(help="Only videos under this path")] = None,  # noqa: UP045
     video_id: Annotated[Optional[int], typer.Option()] = None,  # noqa: UP045
     min_duration: Annotated[Optional[float], typer.Option(help="Only videos at least this long (s)")] = None,  # noqa: UP045
     max_duration: Annotated[Optional[float], typer.Option(help="Only videos at most this long (s)")] = None,  # noqa: UP045
     per_video: Annotated[int, typer.Option(help="At most this many moments per video")] = 3,
+    server: Annotated[Optional[str], typer.Option(envvar="VIDSEEK_SERVER", help="Search through this vidseek server URL")] = None,  # noqa: UP045, E501
+    api_key: Annotated[Optional[str], typer.Option(envvar="VIDSEEK_API_KEY", help="Key for --server")] = None,  # noqa: UP045
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Find the moments that match a sentence: ranked video, start-end, score, evidence."""
+    """Find the moments that match a sentence and/or an image: ranked video, start-end, score, evidence."""
+    if not query and image is None:
+        _fail(VidseekError("give a query, or --image PATH, or both"))
+    form = {"q": query, "limit": limit, "min_score": min_score, "routes": route, "video_id": video_id,
+            "min_duration": min_duration, "max_duration": max_duration, "per_video": per_video}
     try:
-        with _open(data_dir) as lib:
-            q = lib.search(query).limit(limit).per_video(per_video)
+        if server is None:
+            server = _serving(data_dir)
+        if server is not None:
+            from vidseek.serve.client import Client
+
+            result = Client(server, api_key).search(form, image, library)
+            _print_search(query, result, as_json, verbose)
+            return
+        with _open(data_dir) as engine:
+            q = engine.tenant().search(query, image).limit(limit).per_video(per_video)
             if min_score is not None:
                 q.min_score(min_score)
             if route:
                 q.routes(*route)
             prefix = str(Path(path_prefix).expanduser().resolve()) if path_prefix else None
-            q.where(path_prefix=prefix, video_id=video_id, min_duration=min_duration, max_duration=max_duration)
+            lib_id = engine.tenant().library(library).id if library else None
+            q.where(path_prefix=prefix, video_id=video_id, min_duration=min_duration, max_duration=max_duration,
+                    library_id=lib_id)
             moments = q.to_list()
-            empty_index = not moments and not lib.catalog.videos(status="done")
+            result = {"query": query, "moments": [m.to_dict() for m in moments], "total": q.total,
+                      "skipped_routes": q.trace.routes_skipped, "seconds": round(q.trace.seconds, 4),
+                      "min_score": q._min_score, "candidates": q.trace.candidates,
+                      "empty_index": not moments and not engine.catalog.done_count("default"),
+                      "data_dir": str(engine.settings.data_dir)}
     except VidseekError as exc:
         _fail(exc)
+    _print_search(query, result, as_json, verbose)
+
+
+def _print_search(query: str | None, result: dict, as_json: bool, verbose: bool) -> None:
+    moments = result["moments"]
     if as_json:
-        payload = {"query": query, "moments": [m.to_dict() for m in moments],
-                   "skipped_routes": q.trace.routes_skipped, "seconds": round(q.trace.seconds, 4)}
-        out.print_json(json.dumps(payload, ensure_ascii=False))
+        keep = ("query", "moments", "total", "skipped_routes", "seconds")
+        out.print_json(json.dumps({k: result.get(k) for k in keep}, ensure_ascii=False))
         return
-    if empty_index:
-        console.print(f"nothing is indexed in {_line(lib.settings.data_dir)} yet; run `vidseek index <folder>` first")
+    if result.get("empty_index"):
+        console.print(f"nothing is indexed in {_line(result['data_dir'])} yet; run `vidseek index <folder>` first")
     elif not moments:
-        out.print(f"no match above the cutoff ({q._min_score:.2f}); try other words or --min-score 0")
+        cutoff = result.get("min_score")
+        cut = f" ({cutoff:.2f})" if cutoff is not None else ""
+        out.print(f"no match above the cutoff{cut}; try other words or --min-score 0")
     for i, m in enumerate(moments, 1):
-        out.print(f"[bold]{i:>2}. {_line(m.path)}[/bold]  {_ts(m.start)}–{_ts(m.end)}  score {m.score:.2f}  "
-                  f"\\[{', '.join(m.routes)}]")
-        for e in m.evidence:
-            out.print(f"      {e.describe()}", markup=False, highlight=False)
-        if m.thumbnail:
-            out.print(f"      thumbnail: {m.thumbnail}", markup=False, highlight=False, style="dim")
+        name = m.get("path") or m.get("name")
+        out.print(f"[bold]{i:>2}. {_line(name)}[/bold]  {_ts(m['start'])}–{_ts(m['end'])}  score {m['score']:.2f}  "
+                  f"\\[{', '.join(m['routes'])}]")
+        for e in m["evidence"]:
+            text = f"{e['route']} {e['score']:.2f}" + (f": {e['text']}" if e.get("text") else "")
+            out.print(f"      {text}", markup=False, highlight=False)
+        thumb = m.get("thumbnail") or m.get("thumbnail_url")
+        if thumb:
+            out.print(f"      thumbnail: {thumb}", markup=False, highlight=False, style="dim")
     # Skipped routes matter when nothing matched (or when asked); otherwise they are noise.
-    for r, why in (q.trace.routes_skipped.items() if verbose or not moments else []):
+    for r, why in (result["skipped_routes"].items() if verbose or not moments else []):
         reason = why.splitlines()[0] if why else "unavailable"
         console.print(f"[yellow]![/yellow] {r} route not searched: {_line(reason)}")
     if verbose:
-        console.print(f"{q.trace.seconds * 1000:.0f} ms, candidates {q.trace.candidates}")
+        console.print(f"{result['seconds'] * 1000:.0f} ms, candidates {result.get('candidates', {})}")
 
 
 def _ts(seconds: float) -> str:
@@ -272,6 +329,145 @@ def models_list() -> None:
 
     for name, spec in VISUAL_MODELS.items():
         out.print(f"{name:<20} {spec.hub_id}  ({spec.family}; {', '.join(spec.languages)})", highlight=False)
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    host: Annotated[str, typer.Option(help="Listen address; 0.0.0.0 = every interface (needs keys)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8765,
+) -> None:
+    """Run the REST API and web page on this data dir (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from vidseek.serve.app import create_app
+    from vidseek.serve.auth import is_loopback
+
+    loopback = is_loopback(host)
+    try:
+        with _catalog(data_dir) as catalog:
+            keys = catalog.key_count()
+        settings = _open_settings(data_dir)
+    except VidseekError as exc:
+        _fail(exc)
+    if not loopback and not keys:
+        _fail(VidseekError(f"refusing to listen on {host} without API keys: anyone on the network could use it. "
+                           "Create one with `vidseek keys create`, or serve on 127.0.0.1"))
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    url = f"http://{shown}:{port}"
+    mode = "API keys required" if keys else "single-user mode: no key needed from this machine"
+    console.print(f"vidseek serving {_line(settings.data_dir)} at {url} ({mode}); API docs at {url}/docs")
+    app_ = create_app(settings, bound_to_loopback=loopback, url=url)
+    uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+
+
+def _open_settings(data_dir: Path | None):
+    from pydantic import ValidationError
+
+    from vidseek.settings import Settings
+
+    try:
+        return Settings(**({"data_dir": data_dir} if data_dir else {}))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise VidseekError(f"invalid setting ({problems}); check the options and VIDSEEK_* variables") from None
+
+
+def _catalog(data_dir: Path | None):
+    """The catalog alone (no Milvus, no lock): key management works while a server runs."""
+    from contextlib import closing
+
+    from vidseek.store.catalog import Catalog
+
+    settings = _open_settings(data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return closing(Catalog(settings.data_dir / "catalog.sqlite"))
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option(help="Tenant the key acts for (made if new)")] = "default",
+    label: Annotated[Optional[str], typer.Option(help="A note to recognise the key by")] = None,  # noqa: UP045
+    root: Annotated[Optional[list[Path]], typer.Option(help="Limit the tenant to these server folders (repeatable)")] = None,  # noqa: UP045, E501
+    data_dir: DataDir = None,
+) -> None:
+    """Make an API key; it is printed once and stored only as a hash."""
+    from vidseek.serve.auth import create_key
+
+    try:
+        with _catalog(data_dir) as catalog:
+            key, rec = create_key(catalog, tenant, label)
+            if root:
+                catalog.set_tenant_roots(tenant, [str(p.expanduser().resolve()) for p in root])
+    except VidseekError as exc:
+        _fail(exc)
+    out.print(key, highlight=False)
+    console.print(f"key {rec.id} for tenant {tenant!r}: keep it now, it cannot be shown again. "
+                  "Send it as 'Authorization: Bearer <key>'.")
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDir = None) -> None:
+    """Keys by id, tenant, prefix and last use (the keys themselves are not stored)."""
+    import datetime as dt
+
+    with _catalog(data_dir) as catalog:
+        rows = catalog.keys()
+    if not rows:
+        out.print("no keys: the server runs in single-user mode (localhost only)")
+    for k in rows:
+        used = dt.datetime.fromtimestamp(k.last_used_at).isoformat(timespec="minutes") if k.last_used_at else "never"
+        out.print(f"{k.id:>4}  {k.tenant:<16} {k.prefix}…  last used {used}  {_line(k.label or '')}", highlight=False)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[int, typer.Argument(help="Id from `vidseek keys list`")],
+                data_dir: DataDir = None) -> None:
+    """Delete a key; requests with it are refused from now on."""
+    with _catalog(data_dir) as catalog:
+        gone = catalog.revoke_key(key_id)
+    if not gone:
+        _fail(VidseekError(f"no key with id {key_id} (see `vidseek keys list`)"), 1)
+    out.print(f"revoked key {key_id}")
+
+
+@libraries_app.command("list")
+def libraries_list(data_dir: DataDir = None,
+                   tenant: Annotated[str, typer.Option(help="Whose libraries")] = "default") -> None:
+    """Libraries with their video counts and index settings."""
+    try:
+        with _open(data_dir) as engine:
+            view = engine.tenant(tenant)
+            rows = [(lib, view.videos(lib.id)) for lib in view.libraries()]
+    except VidseekError as exc:
+        _fail(exc)
+    for lib, videos in rows:
+        done = [v for v in videos if v.status == "done"]
+        hours = sum(v.duration for v in done) / 3600
+        out.print(f"{lib.id:>4}  {lib.name:<20} {len(done)} videos, {hours:.2f} h  {lib.settings or ''}",
+                  highlight=False)
+
+
+@libraries_app.command("create")
+def libraries_create(
+    name: Annotated[str, typer.Argument(help="lowercase letters, digits, - and _")],
+    frame_rate: Annotated[Optional[float], typer.Option(help="Frames sampled per second")] = None,  # noqa: UP045
+    routes: Annotated[Optional[str], typer.Option(help="Comma list of routes to index")] = None,  # noqa: UP045
+    tenant: Annotated[str, typer.Option(help="Owner")] = "default",
+    data_dir: DataDir = None,
+) -> None:
+    """Make a library with its own index settings (`vidseek index --library NAME` adds to it)."""
+    from pydantic import ValidationError
+
+    settings = {"frame_rate": frame_rate, "routes": routes.split(",") if routes else None}
+    try:
+        with _open(data_dir) as engine:
+            rec = engine.tenant(tenant).create_library(name, {k: v for k, v in settings.items() if v is not None})
+    except VidseekError as exc:
+        _fail(exc, 1)
+    except ValidationError as exc:  # a bad frame rate or route
+        _fail(VidseekError(f"invalid library setting: {'; '.join(e['msg'] for e in exc.errors())}"), 1)
+    out.print(f"created library {rec.id} {rec.name!r} {rec.settings}")
 
 
 class _OneLineLog(logging.Formatter):

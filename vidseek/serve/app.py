@@ -1,0 +1,146 @@
+"""The FastAPI application: REST API under /api, the web page at /, OpenAPI at /docs.
+
+    app = create_app(Settings(data_dir="./data"))   # run with uvicorn; `vidseek serve` does it
+
+One process owns the data dir (Milvus Lite allows no other); indexing runs in a worker thread of
+that process, searches in the request threads. While it runs, `server.json` in the data dir tells
+the CLI where to send its requests.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import vidseek
+from vidseek.engine import Engine
+from vidseek.errors import (
+    ConflictError,
+    MediaError,
+    NotFoundError,
+    QueryError,
+    StoreError,
+    VidseekError,
+)
+from vidseek.serve.auth import Authenticator
+from vidseek.serve.client import SERVER_FILE
+from vidseek.serve.jobs import JobRunner
+from vidseek.serve.routes import jobs, libraries, search, session, videos
+from vidseek.serve.safety import PathRejected, UploadRejected
+from vidseek.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+
+def create_app(settings: Settings, bound_to_loopback: bool = True, url: str | None = None) -> FastAPI:
+    """The app for one data dir; `url` is written to server.json for the CLI to find."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = Engine(settings)
+        try:
+            engine.store  # noqa: B018 - open Milvus now, not in the first request
+            app.state.engine = engine
+            app.state.auth = Authenticator(engine.catalog, bound_to_loopback)
+            app.state.runner = JobRunner(engine)
+            app.state.runner.start()
+            marker = settings.data_dir / SERVER_FILE
+            if url:
+                marker.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+            try:
+                yield
+            finally:
+                marker.unlink(missing_ok=True)
+                app.state.runner.stop()
+        finally:
+            engine.close()
+
+    app = FastAPI(title="vidseek", version=vidseek.__version__, lifespan=lifespan,
+                  description="Multimodal video search: find the moments that match a sentence or an image.")
+    app.state.max_upload_bytes = settings.max_upload_mb * 1024 * 1024
+    for module in (session, libraries, videos, jobs, search):
+        app.include_router(module.router, prefix="/api")
+    _add_error_handlers(app)
+    app.add_middleware(UploadLimit, max_bytes=app.state.max_upload_bytes)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+    return app
+
+
+_STATUS = ((NotFoundError, 404), (ConflictError, 409), (QueryError, 400), (PathRejected, 400), (MediaError, 400),
+           (StoreError, 503))
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error is `{"detail": "<sentence>"}`; server paths and tracebacks stay in the server log."""
+
+    @app.exception_handler(VidseekError)
+    async def domain_error(request: Request, exc: VidseekError) -> JSONResponse:
+        status = exc.status if isinstance(exc, UploadRejected) else next(
+            (code for kind, code in _STATUS if isinstance(exc, kind)), 400)
+        message = exc.problem if isinstance(exc, MediaError) else str(exc)  # MediaError text starts with the path
+        if status >= 500:
+            log.error("%s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": message}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = [f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}" for e in exc.errors()]
+        return JSONResponse({"detail": "invalid request: " + "; ".join(parts)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("%s %s failed", request.method, request.url.path)
+        return JSONResponse({"detail": "internal server error; the server log has the details"}, status_code=500)
+
+
+class UploadLimit:
+    """ASGI middleware: refuse an upload as soon as its body passes the size limit, before the
+    multipart parser spools it all to disk (Content-Length is checked first, then the bytes)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+        self.allowed = max_bytes + 1024 * 1024  # room for the multipart framing
+
+    def _message(self) -> str:
+        return f"upload larger than the {self.max_bytes // (1024 * 1024)} MB limit (VIDSEEK_MAX_UPLOAD_MB)"
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].endswith("/uploads"):
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.allowed:
+            await JSONResponse({"detail": self._message()}, status_code=413)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> dict:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.allowed:
+                raise UploadRejected(self._message(), 413)
+            return message
+
+        await self.app(scope, counted, send)

@@ -1,0 +1,72 @@
+"""A small HTTP client for a running vidseek server, used by the CLI (`vidseek search --server URL`).
+
+When a server owns a data dir it writes `server.json` there; `running_server` reads it so the CLI
+can send its searches to the server instead of failing on the data dir lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from vidseek.errors import VidseekError
+
+SERVER_FILE = "server.json"
+
+
+def running_server(data_dir: Path) -> str | None:
+    """URL of the live server that owns `data_dir`, or None (no server, or it died without cleaning up)."""
+    try:
+        info = json.loads((data_dir / SERVER_FILE).read_text())
+        os.kill(int(info["pid"]), 0)
+        return str(info["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+class Client:
+    """Usage: `Client("http://127.0.0.1:8765", key).search({"q": "red car"})`."""
+
+    def __init__(self, url: str, api_key: str | None = None, timeout: float = 60.0):
+        import httpx
+
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise VidseekError(f"cannot reach the vidseek server at {self.url}: {exc}") from None
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text[:200]
+            raise VidseekError(f"server {self.url} answered {response.status_code}: {detail}")
+        return response.json() if response.content else None
+
+    def library_id(self, name: str) -> int:
+        for lib in self._call("GET", "/api/libraries"):
+            if lib["name"] == name:
+                return lib["id"]
+        raise VidseekError(f"the server has no library named {name!r}")
+
+    def search(self, fields: dict[str, Any], image: Path | None = None, library: str | None = None) -> dict:
+        """POST /api/search with the given SearchIn fields (None values are left out)."""
+        body = {k: v for k, v in fields.items() if v is not None}
+        if library:
+            body["library_id"] = self.library_id(library)
+        if image is None:
+            return self._call("POST", "/api/search", json=body)
+        form = {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in body.items()}
+        try:
+            data = Path(image).read_bytes()
+        except OSError as exc:
+            raise VidseekError(f"{image}: cannot read the image ({exc.strerror})") from None
+        return self._call("POST", "/api/search", data=form, files={"image": (Path(image).name, data)})
