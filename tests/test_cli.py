@@ -342,3 +342,35 @@ def test_shared_media_watermark_ranks_the_three_marked_clips_first(shared_indexe
     marked = search_json(data, "shutterstock", env, "--limit", "20", "--per-video", "1")
     names = [Path(m["path"]).name for m in marked]
     assert set(names[: len(SHUTTERSTOCK_CLIPS)]) == SHUTTERSTOCK_CLIPS, names
+
+
+def test_libraries_and_search_by_image_from_the_cli(tmp_path, tiny_clip_dir):
+    import numpy as np
+    from PIL import Image
+
+    from tests.tinyclip import draw_shape
+    from vidseek.media.synth import Shape
+
+    grey = (128, 128, 128)
+    work = tmp_path / "v"
+    circle = Shape("circle", (220, 30, 30), 0.6, (0.5, 0.5))
+    make_video(work / "red.mp4", [Scene(3, grey), Scene(4, grey, shape=circle)])
+    make_video(work / "blue.mp4", [Scene(5, grey, shape=Shape("triangle", (30, 60, 220), 0.6, (0.5, 0.5)))])
+    picture = tmp_path / "query.png"
+    drawing = draw_shape("red", "circle", np.random.default_rng(3))
+    Image.fromarray(drawing).resize((256, 256), Image.Resampling.NEAREST).save(picture)
+    env = dict(cli_env(tmp_path), VIDSEEK_VISUAL_MODEL=str(tiny_clip_dir))
+    data = tmp_path / "data"
+    done = run_cli(data, "libraries", "create", "shapes", "--routes", "visual,title", "--frame-rate", "2", env=env)
+    assert done.returncode == 0 and "shapes" in done.stdout, done.stderr
+    assert run_cli(data, "libraries", "create", "shapes", env=env).returncode == 1  # the name is taken
+    assert run_cli(data, "index", work, "--library", "shapes", env=env).returncode == 0
+    listing = run_cli(data, "libraries", "list", env=env).stdout
+    assert "shapes" in listing and "2 videos" in listing
+    moments = search_json(data, "", env, "--image", picture, "--library", "shapes")
+    assert moments[0]["path"].endswith("red.mp4") and moments[0]["routes"] == ["visual"]
+    assert moments[0]["end"] > 3.0  # the circle appears at 3 s
+    bad = run_cli(data, "search", "--image", tmp_path / "nope.png", env=env)
+    assert bad.returncode == 2 and "nope.png" in bad.stderr
+    empty = run_cli(data, "search", env=env)
+    assert empty.returncode == 2 and "--image" in empty.stderr

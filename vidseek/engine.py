@@ -99,9 +99,10 @@ class Engine:
         self.close()
 
     def tenant(self, name: str = DEFAULT_TENANT) -> Tenant:
-        """A tenant's view of the data dir; everything it returns is scoped to that tenant."""
-        self.catalog.ensure_tenant(check_name("tenant", name))
-        return Tenant(self, name)
+        """A tenant's view of the data dir; everything it returns is scoped to that tenant.
+
+        Nothing is written: the tenant row is made with its first key or library."""
+        return Tenant(self, check_name("tenant", name))
 
     # the default tenant and library, for the CLI and single-user scripts -----------------
     def index(self, paths: Iterable[str | Path], **callbacks: Any) -> IndexReport:

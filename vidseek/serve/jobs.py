@@ -7,6 +7,7 @@ returns, so the catalog is not written on every frame.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -72,14 +73,18 @@ class JobRunner:
         return replace(job, stage=live.stage, percent=round(live.percent, 1), eta_seconds=live.eta_seconds,
                        stages={k: round(100 * v, 1) for k, v in live.stages.items()})
 
-    def cancel(self, job: JobRecord) -> JobRecord:
-        """Queued: cancelled now. Running: stopped at its next progress step. Finished: unchanged."""
+    def cancel(self, job: JobRecord, wait: float = 0.0) -> JobRecord:
+        """Queued: cancelled now. Running: stopped at its next progress step; with `wait`, block up
+        to that many seconds until it has stopped (before deleting what it writes). Finished: unchanged."""
         catalog = self.engine.catalog
         if job.state == "queued":
             catalog.update_job(job.id, state="cancelled", finished_at=time.time())
         elif job.state == "running":
             with self._lock:
                 self._cancel.add(job.id)
+            deadline = time.monotonic() + wait
+            while job.id in self._live and time.monotonic() < deadline:
+                time.sleep(0.05)
         return self.view(catalog.job(job.id))
 
     # worker -------------------------------------------------------------------------------
@@ -148,7 +153,8 @@ class JobRunner:
             catalog.update_job(job.id, state="queued", percent=0.0, stage=None, started_at=None)
         elif result.status == "cancelled":
             if not existed and result.video_id is not None:  # a new file leaves nothing behind
-                self.engine.tenant(job.tenant).delete_video(result.video_id)
+                with contextlib.suppress(NotFoundError):  # already deleted with its library
+                    self.engine.tenant(job.tenant).delete_video(result.video_id)
             catalog.update_job(job.id, state="cancelled", video_id=None if not existed else result.video_id,
                                finished_at=now)
         elif result.status == "failed":

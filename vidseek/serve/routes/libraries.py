@@ -47,7 +47,7 @@ def get_library(library_id: int, tenant: CurrentTenant) -> LibraryOut:
 def delete_library(library_id: int, tenant: CurrentTenant, runner: RunnerDep) -> Response:
     for job in tenant.catalog.jobs(tenant.name, library_id):
         if job.active:
-            runner.cancel(job)
+            runner.cancel(job, wait=60)  # it must stop writing first
     tenant.delete_library(library_id)
     return Response(status_code=204)
 

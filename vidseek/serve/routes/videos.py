@@ -32,7 +32,7 @@ def delete_video(video_id: int, tenant: CurrentTenant, runner: RunnerDep) -> Res
     video = tenant.video(video_id)
     for job in tenant.catalog.jobs(tenant.name, video.library_id):
         if job.active and job.path == video.path:
-            runner.cancel(job)
+            runner.cancel(job, wait=60)  # it must stop writing first
     tenant.delete_video(video.id)
     return Response(status_code=204)
 
