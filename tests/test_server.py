@@ -233,3 +233,14 @@ def test_single_user_mode_only_without_keys_and_only_on_loopback(tmp_path):
         assert done.returncode == 0 and "no match above the cutoff" in done.stdout, done.stderr
     done = cli("serve", "-d", str(data), "--host", "0.0.0.0", "--port", "1", timeout=60)
     assert done.returncode == 2 and "without API keys" in done.stderr
+
+
+def test_openapi_docs_are_served_without_a_cdn(world):
+    client = world["server"].client()
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/docs-static/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower()
+    assert client.get("/docs-static/swagger-ui-bundle.js").status_code == 200
+    spec = client.get("/openapi.json").json()
+    assert {"/api/search", "/api/libraries", "/api/videos/{video_id}/media", "/api/jobs/{job_id}/cancel"} <= set(
+        spec["paths"])

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -66,7 +66,7 @@ def create_app(settings: Settings, bound_to_loopback: bool = True, url: str | No
         finally:
             engine.close()
 
-    app = FastAPI(title="vidseek", version=vidseek.__version__, lifespan=lifespan,
+    app = FastAPI(title="vidseek", version=vidseek.__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Multimodal video search: find the moments that match a sentence or an image.")
     app.state.max_upload_bytes = settings.max_upload_mb * 1024 * 1024
     for module in (session, libraries, videos, jobs, search):
@@ -79,7 +79,30 @@ def create_app(settings: Settings, bound_to_loopback: bool = True, url: str | No
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
+    _add_docs(app)
     return app
+
+
+def _add_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc with their scripts served from this server, not a CDN:
+    self-hosted machines are often offline."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/docs-static", StaticFiles(directory=assets), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="vidseek API",
+                                   swagger_js_url="/docs-static/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-static/swagger-ui.css",
+                                   swagger_favicon_url="/docs-static/favicon.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title="vidseek API",
+                              redoc_js_url="/docs-static/redoc.standalone.js", with_google_fonts=False)
 
 
 _STATUS = ((NotFoundError, 404), (ConflictError, 409), (QueryError, 400), (PathRejected, 400), (MediaError, 400),
