@@ -244,3 +244,25 @@ def test_openapi_docs_are_served_without_a_cdn(world):
     spec = client.get("/openapi.json").json()
     assert {"/api/search", "/api/libraries", "/api/videos/{video_id}/media", "/api/jobs/{job_id}/cancel"} <= set(
         spec["paths"])
+
+
+def test_jobs_survive_a_server_restart(tmp_path):
+    """Stopping the server mid-queue loses nothing: interrupted and queued jobs run after a restart."""
+    media = tmp_path / "media"
+    for i in range(3):
+        make_video(media / f"clip{i}.mp4", [Scene(2, (40 * i, 90, 90), text=f"PART{i}") for _ in range(4)])
+    data = tmp_path / "data"
+    env = {"VIDSEEK_MEDIA_ROOTS": str(media), "VIDSEEK_VISUAL_MODEL": str(tmp_path / "none")}
+    with Server(data, env) as server, server.client() as c:
+        lib = c.post("/api/libraries", json={"name": "r", "settings": FAST}).json()
+        jobs = c.post(f"/api/libraries/{lib['id']}/videos", json={"root": "media", "path": ""}).json()["jobs"]
+        assert len(jobs) == 3
+        for _ in range(200):  # stop as soon as the first one runs
+            if c.get(f"/api/jobs/{jobs[0]['id']}").json()["state"] != "queued":
+                break
+    with Server(data, env) as server, server.client() as c:
+        final = server.wait_jobs(None)
+        assert sorted(j["state"] for j in final) == ["done"] * 3, final
+        res = c.post("/api/search", json={"q": "part2"}).json()
+        assert [m["name"] for m in res["moments"]] == ["clip2.mp4"]
+        assert len(c.get(f"/api/libraries/{lib['id']}/videos").json()) == 3
