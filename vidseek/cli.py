@@ -35,23 +35,17 @@ DataDir = Annotated[
 ]
 
 
-def _open(data_dir: Path | None, **overrides):
-    """`vidseek.open`, with bad settings and unusable data dirs turned into a VidseekError."""
+def _settings(data_dir: Path | None, **overrides):
+    """Settings from options + VIDSEEK_* variables, with bad values turned into a VidseekError."""
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
-    import vidseek
+    from vidseek.settings import Settings
 
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
     try:
-        return vidseek.open(data_dir, **overrides)
-    except DataDirLockedError as exc:
-        url = _serving(data_dir)
-        if url is None:
-            raise
-        raise VidseekError(
-            f"the data dir is served by `vidseek serve` at {url}; `vidseek search` goes through it, add and "
-            "manage videos on its web page or REST API (/docs), or stop the server first"
-        ) from exc
+        return Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise VidseekError(f"invalid setting ({problems}); check the options and VIDSEEK_* variables") from None
@@ -60,21 +54,32 @@ def _open(data_dir: Path | None, **overrides):
         name = f"VIDSEEK_{field.group(1).upper()}" if field else "a VIDSEEK_* variable"
         cause = f": {exc.__cause__}" if exc.__cause__ else ""
         raise VidseekError(f"cannot read {name}{cause}") from None
+
+
+def _open(data_dir: Path | None, **overrides):
+    """An Engine on the data dir; a data dir owned by a running server is explained, not just refused."""
+    from vidseek.engine import Engine
+
+    settings = _settings(data_dir, **overrides)
+    try:
+        return Engine(settings)
+    except DataDirLockedError as exc:
+        url = _serving(data_dir)
+        if url is None:
+            raise
+        raise VidseekError(
+            f"the data dir is served by `vidseek serve` at {url}; `vidseek search` goes through it, add and "
+            "manage videos on its web page or REST API (/docs), or stop the server first"
+        ) from exc
     except OSError as exc:
         raise VidseekError(f"cannot use the data dir: {exc}") from None
-
-
-def _data_dir(data_dir: Path | None) -> Path:
-    from vidseek.settings import Settings
-
-    return Settings(**({"data_dir": data_dir} if data_dir else {})).data_dir
 
 
 def _serving(data_dir: Path | None) -> str | None:
     """The URL of a live `vidseek serve` that owns this data dir, from its server.json, if any."""
     from vidseek.serve.client import running_server
 
-    return running_server(_data_dir(data_dir))
+    return running_server(_settings(data_dir).data_dir)
 
 
 def _line(text: object) -> str:
@@ -347,7 +352,7 @@ def serve(
     try:
         with _catalog(data_dir) as catalog:
             keys = catalog.key_count()
-        settings = _open_settings(data_dir)
+        settings = _settings(data_dir)
     except VidseekError as exc:
         _fail(exc)
     if not loopback and not keys:
@@ -361,25 +366,13 @@ def serve(
     uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
 
 
-def _open_settings(data_dir: Path | None):
-    from pydantic import ValidationError
-
-    from vidseek.settings import Settings
-
-    try:
-        return Settings(**({"data_dir": data_dir} if data_dir else {}))
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise VidseekError(f"invalid setting ({problems}); check the options and VIDSEEK_* variables") from None
-
-
 def _catalog(data_dir: Path | None):
     """The catalog alone (no Milvus, no lock): key management works while a server runs."""
     from contextlib import closing
 
     from vidseek.store.catalog import Catalog
 
-    settings = _open_settings(data_dir)
+    settings = _settings(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return closing(Catalog(settings.data_dir / "catalog.sqlite"))
 
@@ -411,8 +404,11 @@ def keys_list(data_dir: DataDir = None) -> None:
     """Keys by id, tenant, prefix and last use (the keys themselves are not stored)."""
     import datetime as dt
 
-    with _catalog(data_dir) as catalog:
-        rows = catalog.keys()
+    try:
+        with _catalog(data_dir) as catalog:
+            rows = catalog.keys()
+    except VidseekError as exc:
+        _fail(exc)
     if not rows:
         out.print("no keys: the server runs in single-user mode (localhost only)")
     for k in rows:
@@ -424,8 +420,11 @@ def keys_list(data_dir: DataDir = None) -> None:
 def keys_revoke(key_id: Annotated[int, typer.Argument(help="Id from `vidseek keys list`")],
                 data_dir: DataDir = None) -> None:
     """Delete a key; requests with it are refused from now on."""
-    with _catalog(data_dir) as catalog:
-        gone = catalog.revoke_key(key_id)
+    try:
+        with _catalog(data_dir) as catalog:
+            gone = catalog.revoke_key(key_id)
+    except VidseekError as exc:
+        _fail(exc)
     if not gone:
         _fail(VidseekError(f"no key with id {key_id} (see `vidseek keys list`)"), 1)
     out.print(f"revoked key {key_id}")
