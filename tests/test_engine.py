@@ -150,8 +150,9 @@ def test_description_is_searchable_with_the_title_route(tmp_path):
 def test_fusion_prefers_video_over_audio_only_on_equal_scores_and_keeps_moments_tight():
     from vidseek.search.fuse import ScoredHit, fuse
     from vidseek.store.catalog import SegmentRecord
+    from vidseek.store.shots import Shots
 
-    segs = {1: [], 2: [SegmentRecord(2, i, i * 5.0, i * 5.0 + 5, None) for i in range(4)]}
+    segs = {1: Shots(1, []), 2: Shots(2, [SegmentRecord(2, i, i * 5.0, i * 5.0 + 5, None) for i in range(4)])}
     hits = [ScoredHit(1, "speech", 0, 10, 1.0, "same words"), ScoredHit(2, "speech", 6, 9, 1.0, "same words"),
             ScoredHit(2, "ocr", 0, 20, 0.5, "watermark"), ScoredHit(2, "title", 0, 20, 0.4, "title")]
     moments = fuse(hits, {1: "/a/audio.flac", 2: "/b/video.mp4"}, segs.get)
@@ -247,3 +248,24 @@ def test_tenants_and_libraries_are_isolated_in_the_store_and_keep_their_own_sett
         alice.delete_library(fast.id)
         assert engine.store.count(tenant="alice")["text"] == 2  # full: 1 ocr + 1 title row
         assert engine.store.count(tenant="bob")["text"] == 2
+
+
+def test_shots_snap_find_and_cache_by_index_version():
+    from vidseek.store.catalog import SegmentRecord
+    from vidseek.store.shots import ShotCache, Shots
+
+    records = [SegmentRecord(7, i, i * 4.0, i * 4.0 + 4, f"/t/7/{i:05d}.jpg") for i in (2, 0, 1)]  # any order
+    shots = Shots(7, records)
+    assert (shots.first_start, shots.last_end, len(shots)) == (0.0, 12.0, 3)
+    assert shots.snap(5.0, 6.0) == (4.0, 8.0) and shots.snap(3.9, 4.1) == (0.0, 8.0)
+    assert shots.at(9.0) == 2 and shots.thumbnail(shots.at(9.0)) == "/t/7/00002.jpg"
+    assert shots.at(99.0) == 2  # past the end: the last shot
+    odd = Shots(8, [SegmentRecord(8, 0, 0, 2, "/x/a.jpg"), SegmentRecord(8, 1, 2, 4, None)])
+    assert odd.thumbnail(0) == "/x/a.jpg" and odd.thumbnail(1) is None
+    assert Shots(9, []).at(1.0) is None and Shots(9, []).snap(1, 2) == (1, 2)
+
+    cache = ShotCache(max_shots=4)
+    cache.put(shots, 100.0)
+    assert cache.get(7, 100.0) is shots and cache.get(7, 101.0) is None  # re-indexed: stale
+    cache.put(odd, 5.0)  # 3 + 2 shots > 4: the least recently used goes
+    assert cache.get(7, 100.0) is None and cache.get(8, 5.0) is odd

@@ -7,13 +7,12 @@ between routes raises confidence while each score stays in 0..1 and the cutoff k
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from vidseek.records import TITLE, Evidence, Moment
-from vidseek.store.catalog import SegmentRecord
+from vidseek.store.shots import Shots
 
 MERGE_GAP = 1.5  # seconds between two hits that still count as one moment
 CORE_RATIO = 0.6  # hits weaker than this share of a moment's best hit do not widen it
@@ -76,23 +75,6 @@ def _touching(hits: list[ScoredHit]) -> list[list[ScoredHit]]:
     return out
 
 
-def _snap(start: float, end: float, segments: list[SegmentRecord]) -> tuple[float, float]:
-    """Widen [start, end] to the shot boundaries that contain it."""
-    if not segments:
-        return start, end
-    starts = [s.start for s in segments]
-    i = max(0, bisect_right(starts, start + 1e-6) - 1)
-    j = max(0, bisect_right(starts, max(start, end - 1e-6)) - 1)
-    return min(start, segments[i].start), max(end, segments[j].end)
-
-
-def _shot_at(mid: float, segments: list[SegmentRecord]) -> SegmentRecord | None:
-    for s in segments:
-        if s.start <= mid < s.end:
-            return s
-    return segments[-1] if segments else None
-
-
 def _best_per_route(hits: list[ScoredHit]) -> dict[str, ScoredHit]:
     best: dict[str, ScoredHit] = {}
     for h in hits:
@@ -101,38 +83,39 @@ def _best_per_route(hits: list[ScoredHit]) -> dict[str, ScoredHit]:
     return best
 
 
-def _is_video_level(h: ScoredHit, segments: list[SegmentRecord]) -> bool:
+def _is_video_level(h: ScoredHit, shots: Shots) -> bool:
     """Title hits, and text that spans the whole video (a watermark), say nothing about *when*."""
     if h.route == TITLE:
         return True
-    return bool(segments) and h.start <= segments[0].start + 0.01 and h.end >= segments[-1].end - 0.5
+    return bool(len(shots)) and h.start <= shots.first_start + 0.01 and h.end >= shots.last_end - 0.5
 
 
 def _moment(cluster: list[ScoredHit], video_level: list[ScoredHit], path: str,
-            segments: list[SegmentRecord]) -> Moment:
+            shots: Shots) -> Moment:
     best = _best_per_route(video_level)
     best.update({r: h for r, h in _best_per_route(cluster).items() if r not in best or h.score > best[r].score})
     start = min(h.start for h in cluster)
     end = max(h.end for h in cluster)
-    start, end = _snap(start, end, segments)
+    start, end = shots.snap(start, end)
     top = max(cluster, key=lambda h: h.score)
     evidence = [Evidence(h.route, h.score, h.start, h.end, h.text)
                 for h in sorted(best.values(), key=lambda h: -h.score)]
-    shot = _shot_at((top.start + top.end) / 2, segments)
+    pos = shots.at((top.start + top.end) / 2)
+    thumbnail = shots.thumbnail(pos) if pos is not None else None
     return Moment(
         video_id=top.video_id, path=path, start=start, end=end,
         score=noisy_or([h.score for h in best.values()]), evidence=evidence,
-        thumbnail=shot.thumbnail if shot else None, shot=shot.idx if shot and shot.thumbnail else None,
+        thumbnail=thumbnail, shot=shots.idx[pos] if thumbnail else None,
     )
 
 
 def fuse(
     hits: list[ScoredHit],
     paths: dict[int, str],
-    segments_of: Callable[[int], list[SegmentRecord]],
+    shots_of: Callable[[int], Shots],
     per_video: int = 3,
 ) -> list[Moment]:
-    """Group hits into moments, best first. `segments_of(video_id)` gives shot boundaries."""
+    """Group hits into moments, best first. `shots_of(video_id)` gives shot boundaries."""
     by_video: dict[int, list[ScoredHit]] = defaultdict(list)
     for h in hits:
         if h.video_id in paths:
@@ -140,8 +123,8 @@ def fuse(
     moments: list[Moment] = []
     audio_only: set[int] = set()
     for vid, vhits in by_video.items():
-        segs = segments_of(vid)
-        if not segs:
+        segs = shots_of(vid)
+        if not len(segs):
             audio_only.add(vid)
         whole = [h for h in vhits if _is_video_level(h, segs)]
         timed = [h for h in vhits if not _is_video_level(h, segs)]

@@ -228,8 +228,8 @@ class Search:
         videos = catalog.videos_by_ids((h.video_id for h in hits), self._tenant)
         paths = {i: v.path for i, v in videos.items()
                  if v.status == "done" and (allowed is None or i in allowed) and self._keep(v)}
-        segments = catalog.segments_for(paths)
-        moments = fuse(hits, paths, lambda vid: segments.get(vid, []), self._per_video)
+        shots = catalog.shots_for(videos[i] for i in paths)
+        moments = fuse(hits, paths, shots.__getitem__, self._per_video)
         moments = [m for m in moments if m.score >= self._min_score]
         self.total = len(moments)
         for m in moments:

@@ -50,7 +50,14 @@ def _fuzzy_ratio(term: str, tok: str) -> float:
     return sm.ratio()
 
 
-def _term_credit(term: str, text_tokens: set[str], fuzzy: bool) -> float:
+@lru_cache(maxsize=100_000)
+def _token_set(text: str) -> frozenset[str]:
+    """Tokens of a stored row's text; popular rows come back in many searches (and twice in one
+    when the fuzzy fallback runs), and normalising Chinese (OpenCC) is the costly part."""
+    return frozenset(tokens(text))
+
+
+def _term_credit(term: str, text_tokens: frozenset[str], fuzzy: bool) -> float:
     if term in text_tokens:
         return 1.0
     if has_cjk(term) or len(term) < 4:
@@ -74,7 +81,7 @@ def coverage(query: QueryTerms, text: str, fuzzy: bool = True) -> float:
     """
     if query.empty:
         return 0.0
-    text_tokens = set(tokens(text))
+    text_tokens = _token_set(text)
     got = sum(w * _term_credit(t, text_tokens, fuzzy) for t, w in zip(query.terms, query.weights))
     return got / sum(query.weights)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vidseek.errors import ConflictError, NotFoundError, StoreError, VidseekError
+from vidseek.store.shots import ShotCache, Shots
 
 SCHEMA_VERSION = 2
 DEFAULT_TENANT = "default"
@@ -195,6 +196,7 @@ class Catalog:
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
         self.db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
+        self._shots = ShotCache()
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self._check_version()
@@ -359,10 +361,12 @@ class Catalog:
 
     def delete_video(self, video_id: int) -> None:
         self._run("DELETE FROM videos WHERE id = ?", (video_id,))
+        self._shots.forget(video_id)
 
     # segments -----------------------------------------------------------------------------
     def replace_segments(self, video_id: int, segments: Iterable[SegmentRecord]) -> None:
         rows = [(video_id, s.idx, s.start, s.end, s.thumbnail) for s in segments]
+        self._shots.forget(video_id)
         with self._lock, self.db:
             self.db.execute("BEGIN")
             self.db.execute("DELETE FROM segments WHERE video_id = ?", (video_id,))
@@ -388,6 +392,22 @@ class Catalog:
             marks = ",".join("?" * len(chunk))
             for r in self._all(f"SELECT * FROM segments WHERE video_id IN ({marks}) ORDER BY video_id, start", chunk):
                 out[r["video_id"]].append(SegmentRecord(r["video_id"], r["idx"], r["start"], r["end"], r["thumbnail"]))
+        return out
+
+    def shots_for(self, videos: Iterable[VideoRecord]) -> dict[int, Shots]:
+        """Compact shot boundaries of many videos (what search needs), cached per `indexed_at`."""
+        out: dict[int, Shots] = {}
+        missing: dict[int, float | None] = {}
+        for v in videos:
+            cached = self._shots.get(v.id, v.indexed_at)
+            if cached is not None:
+                out[v.id] = cached
+            else:
+                missing[v.id] = v.indexed_at
+        for vid, records in self.segments_for(missing).items():
+            shots = Shots(vid, records)
+            self._shots.put(shots, missing[vid])
+            out[vid] = shots
         return out
 
     def done_count(self, tenant: str | None = None) -> int:
