@@ -16,6 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from vidseek.errors import DataDirLockedError, VidseekError
+from vidseek.eval.cli import eval_command
+from vidseek.eval.corpus import corpus_make_command
+from vidseek.eval.formats import import_command
 from vidseek.records import ROUTES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Multimodal video search (zh + en).")
@@ -25,6 +28,8 @@ keys_app = typer.Typer(no_args_is_help=True, help="API keys for the server (one 
 app.add_typer(keys_app, name="keys")
 libraries_app = typer.Typer(no_args_is_help=True, help="Libraries: named sets of videos with their own settings.")
 app.add_typer(libraries_app, name="libraries")
+corpus_app = typer.Typer(no_args_is_help=True, help="Evaluation corpora: make or import.")
+app.add_typer(corpus_app, name="corpus")
 # soft_wrap: one problem stays on one line however narrow the terminal (and in logs and pipes)
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -467,6 +472,11 @@ def libraries_create(
     except ValidationError as exc:  # a bad frame rate or route
         _fail(VidseekError(f"invalid library setting: {'; '.join(e['msg'] for e in exc.errors())}"), 1)
     out.print(f"created library {rec.id} {rec.name!r} {rec.settings}")
+
+
+app.command("eval")(eval_command)
+corpus_app.command("make")(corpus_make_command)
+corpus_app.command("import")(import_command)
 
 
 class _OneLineLog(logging.Formatter):
