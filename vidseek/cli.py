@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -348,6 +349,8 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8765,
 ) -> None:
     """Run the REST API and web page on this data dir (OpenAPI docs at /docs)."""
+    # Whisper's OpenMP threads must sleep when idle, not spin on cores that searches need.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import uvicorn
 
     from vidseek.serve.app import create_app

@@ -236,7 +236,12 @@ class ImageTextEncoder(Model):
         assert self.folder is not None
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if self.settings.threads:
+        # Idle worker threads must not busy-wait: in the server they would steal the cores that
+        # concurrent searches and the indexer need. A query (one short text) runs best on 1 thread.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if file_name == TEXTUAL_FILE:
+            options.intra_op_num_threads = 1
+        elif self.settings.threads:
             options.intra_op_num_threads = self.settings.threads
         path = self.folder / file_name
         try:

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -50,6 +50,28 @@ class OcrLine:
     raw: str = ""  # as recognised, before normalisation (keeps case and Traditional characters)
 
 
+def _no_idle_spinning() -> None:
+    """Make RapidOCR's onnxruntime sessions sleep between runs instead of busy-waiting.
+
+    RapidOCR builds its SessionOptions itself; without this its idle threads spin on the cores
+    that searches (in the server) and frame decoding need. Wraps its options builder once."""
+    try:
+        from rapidocr_onnxruntime.utils.infer_engine import OrtInferSession
+    except ImportError:  # another RapidOCR layout: keep its defaults
+        return
+    build = OrtInferSession._init_sess_opts
+    if getattr(build, "vidseek_no_spin", False):
+        return
+
+    def no_spin(config: dict) -> Any:
+        options = build(config)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return options
+
+    no_spin.vidseek_no_spin = True  # type: ignore[attr-defined]
+    OrtInferSession._init_sess_opts = staticmethod(no_spin)
+
+
 class TextReader(Model):
     """RapidOCR behind the vidseek `Model` interface: RGB image in, normalised `OcrLine`s out.
 
@@ -81,6 +103,7 @@ class TextReader(Model):
                 "of VIDSEEK_ROUTES."
             ) from exc
         threads = min(self.settings.threads or os.cpu_count() or 1, os.cpu_count() or 1)
+        _no_idle_spinning()
         self._engine = RapidOCR(
             text_score=self.settings.ocr_min_confidence,
             # "max": never upscale before detection. The default ("min" 736) blows a 640x360
