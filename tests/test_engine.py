@@ -257,7 +257,9 @@ def test_shots_snap_find_and_cache_by_index_version():
     records = [SegmentRecord(7, i, i * 4.0, i * 4.0 + 4, f"/t/7/{i:05d}.jpg") for i in (2, 0, 1)]  # any order
     shots = Shots(7, records)
     assert (shots.first_start, shots.last_end, len(shots)) == (0.0, 12.0, 3)
-    assert shots.snap(5.0, 6.0) == (4.0, 8.0) and shots.snap(3.9, 4.1) == (0.0, 8.0)
+    assert shots.snap(5.0, 6.0) == (4.0, 8.0) and shots.snap(3.0, 5.0) == (0.0, 8.0)
+    assert shots.snap(3.7, 9.0) == (3.7, 12.0)  # grazing the first shot by 0.3 s does not pull it in
+    assert shots.snap(3.7, 8.2) == (3.7, 8.2) and shots.snap(3.9, 4.1) == (3.9, 8.0)
     assert shots.at(9.0) == 2 and shots.thumbnail(shots.at(9.0)) == "/t/7/00002.jpg"
     assert shots.at(99.0) == 2  # past the end: the last shot
     odd = Shots(8, [SegmentRecord(8, 0, 0, 2, "/x/a.jpg"), SegmentRecord(8, 1, 2, 4, None)])

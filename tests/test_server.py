@@ -198,6 +198,8 @@ def test_errors_are_json_sentences_without_tracebacks(world):
 def test_jobs_cancel_and_library_delete_remove_everything(world):
     bob, lib_b = world["bob"], world["lib_b"]["id"]
     lib = bob.post("/api/libraries", json={"name": "scratch", "settings": FAST}).json()
+    assert lib["settings"] == {"frame_rate": 1.0, "routes": ["ocr", "title"], "max_segment_seconds": 10.0,
+                               "shot_threshold": 0.22}  # its overrides on top of the server's settings
     src = next((world["root"] / "bob_src").glob("*.mp4"))
     with open(src, "rb") as fh:
         job = bob.post(f"/api/libraries/{lib['id']}/uploads", files={"files": ("temp.mp4", fh)}).json()["jobs"][0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from vidseek.records import Moment
-from vidseek.settings import LibrarySettings
+from vidseek.settings import LibrarySettings, Settings
 from vidseek.store.catalog import JobRecord, LibraryRecord, SegmentRecord, VideoRecord
 
 
@@ -23,9 +23,12 @@ class LibraryOut(BaseModel):
     created_at: float
 
     @classmethod
-    def of(cls, rec: LibraryRecord, videos: list[VideoRecord]) -> LibraryOut:
+    def of(cls, rec: LibraryRecord, videos: list[VideoRecord], base: Settings) -> LibraryOut:
+        """`base`: the server's settings, which the library's own overrides are applied to."""
         done = [v for v in videos if v.status == "done"]
-        return cls(id=rec.id, name=rec.name, settings=rec.settings, videos=len(done),
+        effective = LibrarySettings.model_validate(rec.settings).apply(base)
+        settings = {name: getattr(effective, name) for name in LibrarySettings.model_fields}
+        return cls(id=rec.id, name=rec.name, settings=settings, videos=len(done),
                    hours=round(sum(v.duration for v in done) / 3600, 3), created_at=rec.created_at)
 
 

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from vidseek.store.catalog import SegmentRecord
 
 
+SNAP_SLACK = 0.5  # seconds
+
+
 class Shots:
     """Shots of one video, sorted by start. Usage: `shots.snap(12.3, 14.0)`, `shots.at(13.1)`."""
 
@@ -46,11 +49,18 @@ class Shots:
         return self.ends[-1]
 
     def snap(self, start: float, end: float) -> tuple[float, float]:
-        """Widen [start, end] to the boundaries of the shots that contain it."""
+        """Widen [start, end] to the boundaries of the shots that contain it.
+
+        A range that only grazes a shot (less than SNAP_SLACK seconds of it, as ASR word times
+        often do across a cut) does not pull that whole shot in."""
         if not self.starts:
             return start, end
         i = max(0, bisect_right(self.starts, start + 1e-6) - 1)
         j = max(0, bisect_right(self.starts, max(start, end - 1e-6)) - 1)
+        if i < j and self.ends[i] - start < SNAP_SLACK:
+            i += 1
+        if j > i and end - self.starts[j] < SNAP_SLACK:
+            j -= 1
         return min(start, self.starts[i]), max(end, self.ends[j])
 
     def at(self, t: float) -> int | None:

@@ -23,19 +23,20 @@ _UPLOAD_CHUNK = 1 << 20
 
 def _out(tenant: Tenant, library_id: int) -> LibraryOut:
     rec = tenant.catalog.library(tenant.name, library_id)
-    return LibraryOut.of(rec, tenant.videos(library_id))
+    return LibraryOut.of(rec, tenant.videos(library_id), tenant.engine.settings)
 
 
 @router.get("/libraries")
 def list_libraries(tenant: CurrentTenant) -> list[LibraryOut]:
     videos = tenant.videos()
-    return [LibraryOut.of(lib, [v for v in videos if v.library_id == lib.id]) for lib in tenant.libraries()]
+    base = tenant.engine.settings
+    return [LibraryOut.of(lib, [v for v in videos if v.library_id == lib.id], base) for lib in tenant.libraries()]
 
 
 @router.post("/libraries", status_code=201)
 def create_library(body: LibraryCreate, tenant: CurrentTenant) -> LibraryOut:
     rec = tenant.create_library(body.name, body.settings)
-    return LibraryOut.of(rec, [])
+    return LibraryOut.of(rec, [], tenant.engine.settings)
 
 
 @router.get("/libraries/{library_id}")

@@ -716,6 +716,7 @@ function uploadOne(libId, row) {
       row.li.dataset.state = ok ? 'done' : 'failed';
       row.status.className = ok ? 'small muted' : 'small error-text';
       row.status.textContent = text;
+      if (!ok) row.bar.hidden = true;  // a full bar would read as success
       resolve(ok);
     };
     const xhr = new XMLHttpRequest();
