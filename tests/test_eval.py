@@ -171,12 +171,14 @@ def test_report_counts_na_apart_and_lists_misses():
 
 def test_floors():
     report = build_report(_run())
-    floors = parse_floors(["fused.R@1=0.5", "ocr.mR@1@0.5=0.9", "fused.no_match=0.8", "speech.R@1=0.1"])
+    floors = parse_floors(["fused.R@1=0.5", "ocr.mR@1@0.5=0.9", "fused.no_match=0.8", "speech.R@1=0.1",
+                           "ocr@ocr.R@1=1", "fused@visual.R@1=0.5"])
     assert check_floors(report, floors) == [
         "fused.no_match = 0.000, below the floor 0.8",
         "speech.R@1: not measured (the speech route is not indexed) — floor 0.1",
+        "fused@visual.R@1: not measured (no query of that kind) — floor 0.5",
     ]
-    for spec, why in [("fused.R@1", "write SETTING.METRIC=VALUE"), ("audio.R@1=1", "unknown setting 'audio'"),
+    for spec, why in [("fused.R@1", r"write SETTING\[@TAG\]\.METRIC=VALUE"), ("audio.R@1=1", "unknown setting 'audio'"),
                       ("fused.p95_ms=100", "unknown metric 'p95_ms' (higher must be better)"),
                       ("fused.R@1=high", "'high' is not a number")]:
         with pytest.raises(VidseekError, match=why.replace("(", r"\(").replace(")", r"\)")):
@@ -319,5 +321,5 @@ def test_eval_command_writes_the_report_and_enforces_floors(bench, monkeypatch):
     assert "floor failed: title.R@1 = 0.000, below the floor 0.5" in done.output
     assert "floor failed: visual.R@1: not measured (the visual route is not indexed)" in done.output
     done = CliRunner().invoke(app, [*args, "--fail-under", "fused.R@1"])
-    assert done.exit_code == 2 and "write SETTING.METRIC=VALUE" in done.output
+    assert done.exit_code == 2 and "write SETTING[@TAG].METRIC=VALUE" in done.output
     assert not math.isnan(report["metrics"]["fused"]["mIoU"])

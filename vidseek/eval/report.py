@@ -71,6 +71,9 @@ def build_report(run: EvalRun) -> dict[str, Any]:
         "breakdown": {
             "lang": {k: setting_metrics(v, FUSED) for k, v in by_lang.items()},
             "routes": {k: setting_metrics(v, FUSED) for k, v in by_tag.items()},
+            # every setting on the queries of each routes tag: "speech alone on speech queries" vs fused
+            "by_tag": {s: {k: setting_metrics(v, s) for k, v in by_tag.items() if k != "untagged"}
+                       for s in run.settings},
         },
         "warnings": run.warnings,
         "misses": misses(run.results),
@@ -156,6 +159,10 @@ def print_tables(report: dict[str, Any], console: Console) -> None:
     groups = {f"lang {k}": v for k, v in report["breakdown"]["lang"].items()}
     groups.update({f"tag {k}": v for k, v in report["breakdown"]["routes"].items()})
     console.print(metrics_table("fused, by lang and by routes tag", groups, first="group"))
+    by_tag = report["breakdown"].get("by_tag", {})
+    own = {f"{route} alone": by_tag[route][route] for route in by_tag if route in by_tag.get(route, {})}
+    if own:
+        console.print(metrics_table("each route alone, on the queries tagged for it", own, first="route"))
     for line in report["warnings"]:
         console.print(f"[yellow]![/yellow] {escape(line)}")
 
@@ -216,13 +223,17 @@ def write_json(report: dict[str, Any], path: Path) -> Path:
 
 # floors --------------------------------------------------------------------------------------
 def parse_floors(specs: Sequence[str]) -> list[tuple[str, str, float]]:
-    """`["speech.R@1=0.8"]` -> [("speech", "R@1", 0.8)]; raises VidseekError on a bad spec."""
+    """`["speech.R@1=0.8", "speech@speech.R@1=0.8"]` -> [("speech", "R@1", 0.8), ("speech@speech", ...)].
+
+    `SETTING@TAG` measures the setting only on the queries whose routes tag is TAG (e.g. the speech
+    route alone on the sentences that are spoken). Raises VidseekError on a bad spec."""
     out = []
     for spec in specs:
         key, sep, raw = spec.partition("=")
-        setting, dot, metric = key.strip().partition(".")
+        scope, dot, metric = key.strip().partition(".")
+        setting = scope.partition("@")[0]
         if not sep or not dot:
-            raise VidseekError(f"--fail-under {spec!r}: write SETTING.METRIC=VALUE, e.g. fused.R@1=0.8")
+            raise VidseekError(f"--fail-under {spec!r}: write SETTING[@TAG].METRIC=VALUE, e.g. fused.R@1=0.8")
         if setting not in SETTINGS:
             raise VidseekError(f"--fail-under {spec!r}: unknown setting {setting!r}; choose from {', '.join(SETTINGS)}")
         if metric not in FLOOR_METRICS:
@@ -232,19 +243,22 @@ def parse_floors(specs: Sequence[str]) -> list[tuple[str, str, float]]:
             value = float(raw)
         except ValueError:
             raise VidseekError(f"--fail-under {spec!r}: {raw!r} is not a number") from None
-        out.append((setting, metric, value))
+        out.append((scope, metric, value))
     return out
 
 
 def check_floors(report: dict[str, Any], floors: Sequence[tuple[str, str, float]]) -> list[str]:
     """One line per floor that does not hold (a metric that was not measured fails too)."""
     failed = []
-    for setting, metric, floor in floors:
-        key = f"{setting}.{metric}"
+    for scope, metric, floor in floors:
+        key = f"{scope}.{metric}"
+        setting, _, tag = scope.partition("@")
         metrics = report["metrics"].get(setting)
         if metrics is None:
             failed.append(f"{key}: not measured (the {setting} route is not indexed) — floor {floor:g}")
             continue
+        if tag:
+            metrics = report["breakdown"]["by_tag"].get(setting, {}).get(tag, {})
         value = metrics.get(metric)
         if value is None:
             failed.append(f"{key}: not measured (no query of that kind) — floor {floor:g}")
