@@ -69,6 +69,25 @@ class Settings(BaseSettings):
     min_score: float = Field(default=0.3, ge=0, le=1, description="Moments scoring below this are dropped")
     recall_k: int = Field(default=200, gt=0, description="Candidates fetched per route before fusion")
 
+    # answers
+    llm_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible chat endpoint, e.g. http://localhost:11434/v1 (Ollama); "
+        "unset = no LLM, answers are extractive",
+    )
+    llm_model: str = Field(default="qwen2.5:7b-instruct", description="Chat model name as the endpoint knows it")
+    llm_api_key: str | None = Field(default=None, description="Sent as `Authorization: Bearer`; unset = none")
+    llm_timeout: float = Field(
+        default=60.0, gt=0, description="Seconds the LLM may stay silent (connect: at most 10 s of it)"
+    )
+    llm_retries: int = Field(default=3, ge=0, description="Retries on connect errors, timeouts, 429 and 5xx")
+    llm_max_context_tokens: int = Field(default=6000, gt=0, description="Token budget for the evidence in a prompt")
+    vlm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint of a vision model for the captions route; unset = off"
+    )
+    vlm_model: str = Field(default="qwen2.5vl:3b", description="Vision chat model name as the endpoint knows it")
+    vlm_api_key: str | None = Field(default=None, description="Key for the vision endpoint; unset = llm_api_key")
+
     @field_validator("data_dir", "model_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
