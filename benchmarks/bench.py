@@ -573,7 +573,8 @@ def _latencies(fn, items: list, warm: list) -> list[float]:
 
 
 def _stats(ms: list[float]) -> dict[str, float]:
-    return {"n": len(ms), "p50": pct(ms, 50), "p95": pct(ms, 95), "mean": statistics.fmean(ms), "max": max(ms)}
+    return {"n": len(ms), "p50": pct(ms, 50), "p95": pct(ms, 95), "p99": pct(ms, 99), "mean": statistics.fmean(ms),
+            "max": max(ms)}
 
 
 def bench_query(args: argparse.Namespace, rep: Report, model: Path | None, model_note: str) -> None:
