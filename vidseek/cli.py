@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from vidseek.answer.cli import ask_command
 from vidseek.errors import DataDirLockedError, VidseekError
 from vidseek.eval.cli import eval_command
 from vidseek.eval.corpus import corpus_make_command
@@ -477,6 +478,7 @@ def libraries_create(
     out.print(f"created library {rec.id} {rec.name!r} {rec.settings}")
 
 
+app.command("ask")(ask_command)
 app.command("eval")(eval_command)
 corpus_app.command("make")(corpus_make_command)
 corpus_app.command("import")(import_command)

@@ -243,6 +243,17 @@ class MilvusStore:
             for e in [h["entity"]]
         ]
 
+    def texts_in(self, tenant: str, ranges: Sequence[tuple[int, float, float]], limit: int = 16384) -> list[StoredHit]:
+        """Every text row of the tenant overlapping one of the (video_id, start, end) ranges: the
+        context around cited moments (a sentence split over two OCR rows still reads whole)."""
+        if not ranges or not self._ready(self.text_name):
+            return []
+        flt = " or ".join(f"(video_id == {int(v)} and start < {e + 0.01:.2f} and end > {s - 0.01:.2f})"
+                          for v, s, e in ranges)
+        rows = self._call(self.client.query, self.text_name, filter=scoped(tenant, flt), limit=limit,
+                          output_fields=["video_id", "route", "start", "end", "text"])
+        return [StoredHit(r["video_id"], r["route"], float(r["start"]), float(r["end"]), 0.0, r["text"]) for r in rows]
+
     def _call(self, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
