@@ -27,7 +27,7 @@ from vidseek.errors import NotFoundError, VidseekError
 from vidseek.index.analyzers import Analyzers
 from vidseek.index.pipeline import FileResult, Progress, VideoIndexer
 from vidseek.index.scan import scan
-from vidseek.records import ROUTES
+from vidseek.records import OPTIONAL_ROUTES, ROUTES
 from vidseek.search.query import Search
 from vidseek.settings import LibrarySettings, Settings
 from vidseek.store.catalog import (
@@ -218,6 +218,8 @@ class Tenant:
         done = [v for v in videos if v.status == "done"]
         coverage = {}
         for route in ROUTES:
+            if route in OPTIONAL_ROUTES and not any(route in v.routes for v in done):
+                continue  # an optional route nobody turned on is not "missing"
             states = [v.route_state(route) or "missing" for v in done]
             coverage[route] = {s: states.count(s) for s in sorted(set(states))}
         return {
@@ -235,6 +237,7 @@ class Tenant:
                 "visual": settings.visual_model,
                 "speech": f"whisper {settings.asr_model} (faster-whisper, int8)",
                 "ocr": "RapidOCR PP-OCRv4 (zh+en)",
+                "caption": f"{settings.vlm_model} at {settings.vlm_base_url}" if settings.vlm_base_url else "off",
             },
             "model_versions": _versions(done),
         }

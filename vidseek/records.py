@@ -16,8 +16,12 @@ VISUAL = "visual"
 SPEECH = "speech"
 OCR = "ocr"
 TITLE = "title"
-ROUTES: tuple[str, ...] = (VISUAL, SPEECH, OCR, TITLE)
-TEXT_ROUTES: tuple[str, ...] = (SPEECH, OCR, TITLE)
+CAPTION = "caption"  # a vision-language model's description of each shot's keyframe
+ROUTES: tuple[str, ...] = (VISUAL, SPEECH, OCR, TITLE, CAPTION)
+TEXT_ROUTES: tuple[str, ...] = (SPEECH, OCR, TITLE, CAPTION)
+# Off unless asked for (VIDSEEK_ROUTES, a library's routes, `vidseek captions run`): each keyframe costs a VLM call.
+OPTIONAL_ROUTES: tuple[str, ...] = (CAPTION,)
+DEFAULT_ROUTES: tuple[str, ...] = tuple(r for r in ROUTES if r not in OPTIONAL_ROUTES)
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class Segment:
 class TextSpan:
     """Text tied to a time range: a transcript sentence, an on-screen text line, or a title."""
 
-    route: str  # SPEECH | OCR | TITLE
+    route: str  # SPEECH | OCR | TITLE | CAPTION
     start: float
     end: float
     text: str
@@ -75,7 +79,7 @@ class Evidence:
     score: float  # calibrated, 0..1
     start: float
     end: float
-    text: str | None = None  # transcript sentence / OCR line / title; None for visual
+    text: str | None = None  # transcript sentence / OCR line / title / caption; None for visual
 
     def describe(self) -> str:
         if self.text:

@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from vidseek.records import ROUTES
+from vidseek.records import DEFAULT_ROUTES, ROUTES
 
 
 def _default_data_dir() -> Path:
@@ -56,8 +56,12 @@ class Settings(BaseSettings):
     ocr_min_confidence: float = 0.6
     threads: int = Field(default=0, ge=0, description="CPU threads for model runtimes; 0 = all cores")
 
-    # NoDecode: VIDSEEK_ROUTES=speech,title is split by _split_routes instead of parsed as JSON
-    routes: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(ROUTES))
+    # NoDecode: VIDSEEK_ROUTES=speech,title is split by _split_routes instead of parsed as JSON.
+    # The default leaves out the optional routes (caption: one VLM call per shot); add them by name.
+    routes: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_ROUTES),
+        description="Routes to index and search, e.g. visual,speech,ocr,title,caption",
+    )
 
     # server
     media_roots: Annotated[list[Path], NoDecode] = Field(

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from vidseek.errors import VidseekError
 from vidseek.eval.metrics import first_relevant_rank, top1_iou
 from vidseek.eval.queries import EvalQuery
-from vidseek.records import ROUTES, TEXT_ROUTES, Moment
+from vidseek.records import OPTIONAL_ROUTES, ROUTES, TEXT_ROUTES, Moment
 
 if TYPE_CHECKING:
     from vidseek.engine import Engine
@@ -228,7 +228,7 @@ def _warnings(results: list[QueryResult], routes: list[str], skipped: dict[str, 
         first = missing[0]
         out.append(f"{len(missing)} queries expect videos that are not in the index (first: {first.query.id} "
                    f"expects {first.missing_videos[0]}); check --media and --library")
-    absent = [r for r in ROUTES if r not in routes]
+    absent = [r for r in ROUTES if r not in routes and r not in OPTIONAL_ROUTES]  # optional: off unless asked
     if absent:
         out.append(f"not indexed, so not evaluated alone: {', '.join(absent)}")
     for route, why in skipped.items():

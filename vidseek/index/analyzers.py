@@ -11,7 +11,7 @@ import threading
 from typing import Any
 
 from vidseek.errors import ModelUnavailableError
-from vidseek.records import OCR, SPEECH, TITLE, VISUAL
+from vidseek.records import CAPTION, OCR, OPTIONAL_ROUTES, SPEECH, TITLE, VISUAL
 from vidseek.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,11 +39,19 @@ class Analyzers:
             from vidseek.analyze.ocr import TextReader
 
             return TextReader("rapidocr-ppocrv4", self.settings)
+        if route == CAPTION:
+            from vidseek.analyze.captions import Captioner
+
+            return Captioner(self.settings)
         raise KeyError(route)
+
+    def _enabled(self, route: str) -> bool:
+        """Optional routes (captions) are turned on per library or per run, so their model is always offered."""
+        return route in self.settings.routes or route in OPTIONAL_ROUTES
 
     def get(self, route: str) -> Any | None:
         """The loaded model for `route`, or None if it cannot be loaded (see `reason(route)`)."""
-        if route == TITLE or route not in self.settings.routes:
+        if route == TITLE or not self._enabled(route):
             return None
         if route in self._models:
             return self._models[route]
@@ -65,7 +73,7 @@ class Analyzers:
         return self._models[route]
 
     def reason(self, route: str) -> str | None:
-        if route not in self.settings.routes:
+        if not self._enabled(route):
             return "disabled in settings (VIDSEEK_ROUTES)"
         return self._reasons.get(route)
 

@@ -1,8 +1,10 @@
-"""Index one video: probe -> frames -> shots -> (visual, OCR) + speech + title -> store.
+"""Index one video: probe -> frames -> shots -> (visual, OCR, captions) + speech + title -> store.
 
 Crash safety: a video is marked 'indexing' before any row is written and 'done' only after its
 rows are flushed and searchable. Every (re)index first deletes the rows it is about to write, so
 a run after a kill -9 finishes the job without duplicates. Search ignores videos not 'done'.
+An update that only adds routes (e.g. captions) and is interrupted keeps the video searchable with
+what it had; the unfinished routes are marked 'failed' and the next run picks them up.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from vidseek.errors import Cancelled, MediaError, VidseekError
 from vidseek.index.analyzers import Analyzers
@@ -23,7 +26,7 @@ from vidseek.media.overlay import TARGET_FRAMES, MeanImage, dense_overlay
 from vidseek.media.probe import probe
 from vidseek.media.segments import detect_segments
 from vidseek.media.thumbs import save_thumbnail
-from vidseek.records import OCR, ROUTES, SPEECH, TITLE, VISUAL, Segment, TextSpan, VideoInfo
+from vidseek.records import CAPTION, OCR, ROUTES, SPEECH, TITLE, VISUAL, Segment, TextSpan, VideoInfo
 from vidseek.settings import Settings
 from vidseek.store.catalog import Catalog, LibraryRecord, SegmentRecord, VideoRecord
 from vidseek.store.milvus import MilvusStore
@@ -88,6 +91,20 @@ class StageClock:
 
 
 Progress = Callable[[IndexEvent], None]
+
+
+@dataclass
+class _FramePass:
+    """What one pass over a video's shots feeds: thumbnails and shot records, visual batches, captions."""
+
+    rec: VideoRecord
+    path: Path
+    duration: float
+    encoder: Any | None = None
+    captions: Any | None = None  # vidseek.index.captions.CaptionSink
+    thumbs: Path | None = None  # None: leave the stored shots and thumbnails as they are (captions-only update)
+    shots: list[SegmentRecord] = field(default_factory=list)
+    visual_rows: int = 0
 
 
 class VideoIndexer:
@@ -160,31 +177,47 @@ class VideoIndexer:
         rec = self.catalog.start_video(self.library, key, size, mtime, digest, self.source)
         self.catalog.set_duration(rec.id, info.duration)
         self.clock = StageClock()
-        routes = {r: v for r, v in rec.routes.items() if r not in todo}  # kept as they are
+        fresh = status == "indexed"  # new or changed content: nothing stored before is kept
+        routes = {} if fresh else {r: v for r, v in rec.routes.items() if r not in todo}  # kept as they are
+        resumable = not fresh and not {VISUAL, OCR} & set(todo)  # stored shots and thumbnails stay untouched
         try:
-            self.store.delete_video(rec.id, todo)  # leftovers of a crash or of an older model
-            routes.update(self._analyze(rec, info, todo, path))
+            self.store.delete_video(rec.id, None if fresh else todo)  # leftovers of a crash or an older model
+            routes.update(self._analyze(rec, info, todo, path, fresh))
             with self.clock.stage("store"):
                 self.store.wait_indexed()
+        except KeyboardInterrupt:
+            if resumable:
+                self._keep_the_rest(rec, routes, todo, "interrupted")
+            raise
         except (VidseekError, OSError) as exc:
             problem = exc.problem if isinstance(exc, MediaError) else str(exc)
-            self.store.delete_video(rec.id)
-            self.catalog.fail_video(rec.id, problem)
             outcome = "cancelled" if isinstance(exc, Cancelled) else "failed"
+            if resumable and outcome == "cancelled":
+                self._keep_the_rest(rec, routes, todo, problem)
+            else:
+                self.store.delete_video(rec.id)
+                self.catalog.fail_video(rec.id, problem)
             return FileResult(key, outcome, problem, info.duration, video_id=rec.id)
         self.catalog.finish_video(rec.id, routes)
         return FileResult(key, status, None, info.duration, time.monotonic() - t0, routes, self.clock.seconds,
                           video_id=rec.id)
 
-    def _analyze(self, rec: VideoRecord, info: VideoInfo, todo: list[str], path: Path) -> dict[str, dict]:
+    def _keep_the_rest(self, rec: VideoRecord, kept: dict[str, dict], todo: list[str], note: str) -> None:
+        """An update stopped half-way: the video stays searchable with its other routes; `todo` is redone later."""
+        self.store.delete_video(rec.id, todo)
+        self.catalog.finish_video(rec.id, {**kept, **{r: {"state": "failed", "note": note} for r in todo}})
+
+    def _analyze(self, rec: VideoRecord, info: VideoInfo, todo: list[str], path: Path,
+                 fresh: bool = True) -> dict[str, dict]:
         routes: dict[str, dict] = {}
         for route in todo:
-            if route in (VISUAL, SPEECH, OCR) and self.analyzers.get(route) is None:
+            if route in (VISUAL, SPEECH, OCR, CAPTION) and self.analyzers.get(route) is None:
                 routes[route] = {"state": "unavailable", "note": self.analyzers.reason(route)}
-        if info.has_video and (VISUAL in todo or OCR in todo):
-            routes.update(self._frames_routes(rec, info, path, todo))
+        framed = [r for r in (VISUAL, OCR, CAPTION) if r in todo and (r != CAPTION or CAPTION not in routes)]
+        if info.has_video and framed:
+            routes.update(self._frames_routes(rec, info, path, todo, fresh))
         elif not info.has_video:
-            for route in (VISUAL, OCR):
+            for route in (VISUAL, OCR, CAPTION):
                 if route in todo and route not in routes:
                     routes[route] = {"state": "done", "version": self.analyzers.version(route), "rows": 0,
                                      "note": "no video stream"}
@@ -227,16 +260,22 @@ class VideoIndexer:
         language = transcript.language if rows else None
         return {"state": "done", "version": version, "rows": n, "language": language}
 
-    def _frames_routes(self, rec: VideoRecord, info: VideoInfo, path: Path, todo: list[str]) -> dict[str, dict]:
+    def _frames_routes(self, rec: VideoRecord, info: VideoInfo, path: Path, todo: list[str],
+                       fresh: bool = True) -> dict[str, dict]:
         s = self.settings
-        encoder = self.analyzers.get(VISUAL) if VISUAL in todo else None
         reader = self.analyzers.get(OCR) if OCR in todo else None
-        thumbs = self.thumb_dir(rec.id)
-        shutil.rmtree(thumbs, ignore_errors=True)
-        seg_records: list[SegmentRecord] = []
-        counts = {"visual": 0}
-        if encoder is not None:
-            self.store.ensure_visual(encoder.dim)
+        fp = _FramePass(rec, path, info.duration, self.analyzers.get(VISUAL) if VISUAL in todo else None)
+        captioner = self.analyzers.get(CAPTION) if CAPTION in todo else None
+        if captioner is not None:
+            from vidseek.index.captions import CaptionSink
+
+            fp.captions = CaptionSink(captioner, lambda span: self._text_row(rec, span))
+        if fresh or VISUAL in todo or OCR in todo or not self.catalog.segments_for([rec.id])[rec.id]:
+            # (captions alone leave the stored shots and thumbnails as they are)
+            fp.thumbs = self.thumb_dir(rec.id)
+            shutil.rmtree(fp.thumbs, ignore_errors=True)
+        if fp.encoder is not None:
+            self.store.ensure_visual(fp.encoder.dim)
 
         mean = MeanImage()
         frames = sample_frames(path, fps=s.frame_rate, max_side=s.frame_max_side)
@@ -244,47 +283,60 @@ class VideoIndexer:
             frames = mean.tap(frames)
         segments = detect_segments(frames, max_seconds=s.max_segment_seconds, threshold=s.shot_threshold,
                                    frame_interval=1.0 / s.frame_rate, duration=info.duration)
-
-        def tap(segs: Iterable[Segment]) -> Iterator[Segment]:
-            batch: list[Segment] = []
-            for seg in self.clock.timed("frames", segs):
-                with self.clock.stage("frames"):
-                    thumb = save_thumbnail(seg.keyframe, thumbs / f"{seg.index:05d}.jpg", s.thumbnail_size)
-                seg_records.append(SegmentRecord(rec.id, seg.index, seg.start, seg.end, str(thumb)))
-                if encoder is not None:
-                    batch.append(seg)
-                    if len(batch) >= _VISUAL_BATCH:
-                        counts["visual"] += self._encode(rec, encoder, batch)
-                        batch = []
-                self.on_event(IndexEvent(str(path), "frames", seg.end, info.duration))
-                yield seg
-            if batch:
-                counts["visual"] += self._encode(rec, encoder, batch)
-
         ocr_rows = []
         if reader is not None:
             from vidseek.analyze.ocr import read_segments
 
             t = time.perf_counter()
             before = sum(self.clock.seconds.values())
-            spans = list(read_segments(tap(segments), reader))
-            inner = sum(self.clock.seconds.values()) - before  # frames, visual, store: charged already
+            spans = list(read_segments(self._tap(fp, segments), reader))
+            inner = sum(self.clock.seconds.values()) - before  # frames, visual, captions, store: charged already
             spans += self._overlay_spans(mean, path, info, reader, spans)
             self.clock.add(OCR, time.perf_counter() - t - inner)
             ocr_rows = [self._text_row(rec, span) for span in spans]
         else:
-            for _ in tap(segments):
+            for _ in self._tap(fp, segments):
                 pass
-        if not seg_records:
+        if not fp.shots:
             raise MediaError(path, "no frame could be decoded")
-        self.catalog.replace_segments(rec.id, seg_records)
+        if fp.thumbs is not None:
+            self.catalog.replace_segments(rec.id, fp.shots)
+        return self._frames_states(fp, reader, ocr_rows)
+
+    def _frames_states(self, fp: _FramePass, reader: Any | None, ocr_rows: list[dict]) -> dict[str, dict]:
+        """Store the OCR and caption rows; the states of the routes the frames pass served."""
         out: dict[str, dict] = {}
-        if encoder is not None:
-            out[VISUAL] = {"state": "done", "version": encoder.version, "rows": counts["visual"]}
-        if reader is not None:
-            with self.clock.stage("store"):
+        if fp.encoder is not None:
+            out[VISUAL] = {"state": "done", "version": fp.encoder.version, "rows": fp.visual_rows}
+        with self.clock.stage("store"):
+            if reader is not None:
                 out[OCR] = {"state": "done", "version": reader.version, "rows": self.store.insert_text(ocr_rows)}
+            if fp.captions is not None:
+                out[CAPTION] = fp.captions.finish(self.store)
         return out
+
+    def _tap(self, fp: _FramePass, segs: Iterable[Segment]) -> Iterator[Segment]:
+        """Pass shots through, saving thumbnails, encoding keyframes in batches and captioning them on the way."""
+        batch: list[Segment] = []
+        for seg in self.clock.timed("frames", segs):
+            thumb = fp.thumbs / f"{seg.index:05d}.jpg" if fp.thumbs is not None else None
+            if thumb is not None:
+                with self.clock.stage("frames"):
+                    save_thumbnail(seg.keyframe, thumb, self.settings.thumbnail_size)
+            fp.shots.append(SegmentRecord(fp.rec.id, seg.index, seg.start, seg.end, str(thumb) if thumb else None))
+            if fp.encoder is not None:
+                batch.append(seg)
+                if len(batch) >= _VISUAL_BATCH:
+                    fp.visual_rows += self._encode(fp.rec, fp.encoder, batch)
+                    batch = []
+            if fp.captions is not None:
+                with self.clock.stage(CAPTION):
+                    if fp.captions.add(seg):
+                        self.on_event(IndexEvent(str(fp.path), CAPTION, seg.end, fp.duration))
+            self.on_event(IndexEvent(str(fp.path), "frames", seg.end, fp.duration))
+            yield seg
+        if batch:
+            fp.visual_rows += self._encode(fp.rec, fp.encoder, batch)
 
     def _overlay_spans(self, mean: MeanImage, path: Path, info: VideoInfo, reader, spans: list[TextSpan]):
         """Text fixed on screen (watermarks, logos) that per-shot OCR misses on busy frames."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vidseek.errors import QueryError
-from vidseek.records import ROUTES, TEXT_ROUTES, VISUAL, Moment
+from vidseek.records import OPTIONAL_ROUTES, ROUTES, TEXT_ROUTES, VISUAL, Moment
 from vidseek.search.fuse import ScoredHit, fuse, promising
 from vidseek.search.scoring import QueryTerms, text_score
 from vidseek.store.catalog import VideoRecord
@@ -68,6 +68,10 @@ class Search:
         self._offset = 0
         self._min_score = engine.settings.min_score
         self._routes: list[str] = [r for r in ROUTES if r in engine.settings.routes]
+        # Neither .routes() nor VIDSEEK_ROUTES chose: the optional text routes (captions) are searched too,
+        # which costs nothing until some video has rows for them (they only widen the BM25 route filter).
+        explicit = "routes" in engine.settings.model_fields_set
+        self._optional: list[str] = [] if explicit else [r for r in OPTIONAL_ROUTES if r not in self._routes]
         self._path_prefix: str | None = None
         self._video_ids: list[int] | None = None
         self._library_ids: list[int] | None = None
@@ -102,6 +106,7 @@ class Search:
         if unknown or not routes:
             raise QueryError(f"unknown route(s) {unknown}; choose from {list(ROUTES)}")
         self._routes = list(routes)
+        self._optional = []
         return self
 
     def per_video(self, n: int) -> Search:
@@ -218,12 +223,13 @@ class Search:
             return []
         flt = self._store_filter(allowed)
         hits: list[ScoredHit] = []
-        text_routes = [r for r in self._routes if r in TEXT_ROUTES]
+        text_routes = [r for r in self._routes + self._optional if r in TEXT_ROUTES]
         if text_routes and self._text:
             hits += self._recall_text(text_routes, flt)
         if VISUAL in self._routes:
             hits += self._recall_visual(flt)
         self.trace.routes_used = [r for r in self._routes if r not in self.trace.routes_skipped]
+        self.trace.routes_used += [r for r in self._optional if any(h.route == r for h in hits)]
         hits = promising(hits, self._min_score)
         videos = catalog.videos_by_ids((h.video_id for h in hits), self._tenant)
         paths = {i: v.path for i, v in videos.items()

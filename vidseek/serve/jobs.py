@@ -17,14 +17,14 @@ from pathlib import Path
 from vidseek.engine import Engine
 from vidseek.errors import Cancelled, NotFoundError, VidseekError
 from vidseek.index.pipeline import FileResult, IndexEvent
-from vidseek.records import OCR, SPEECH, VISUAL
+from vidseek.records import CAPTION, OCR, SPEECH, VISUAL
 from vidseek.store.catalog import JobRecord
 
 log = logging.getLogger(__name__)
 
 # Share of a file's indexing time per progress stage, measured on the benchmark video
 # (speech ~16x realtime, frames + visual + OCR ~40x): used to turn stage progress into one percent.
-_STAGE_WEIGHT = {"frames": 0.35, SPEECH: 0.65}
+_STAGE_WEIGHT = {"frames": 0.35, SPEECH: 0.65, CAPTION: 1.0}  # captions: one VLM call per shot, the slowest
 
 
 @dataclass
@@ -170,4 +170,6 @@ class JobRunner:
             stages.add("frames")
         if SPEECH in routes:
             stages.add(SPEECH)
+        if CAPTION in routes:
+            stages.add(CAPTION)
         return stages or {"frames"}
