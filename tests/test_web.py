@@ -400,3 +400,28 @@ def test_sign_in_with_a_key(tmp_path: Path):
             page.check_console()
         finally:
             driver.quit()
+
+
+def test_a_question_gets_an_answer_card_whose_citation_plays_the_moment(page: Page, site: dict):
+    page.open()
+    page.search("What does the lighthouse keeper repair?")  # a question: the answer card comes with the results
+    page.wait_for(lambda d: d.execute_script(
+        "const t = document.getElementById('answer-text');"
+        " return !document.getElementById('answer').hidden && !t.classList.contains('pending')"),
+        "the answer never arrived")
+    text = page.find("#answer-text").text
+    assert "lighthouse keeper" in text.lower(), text
+    cites = page.driver.find_elements(By.CSS_SELECTOR, "#answer-text .cite")
+    items = page.js("""return [...document.querySelectorAll('#answer-citations .citation')].map((c) => ({
+        video: Number(c.dataset.videoId), start: Number(c.dataset.start), end: Number(c.dataset.end)}))""")
+    assert cites and len(items) >= int(cites[-1].text), (text, items)  # every [n] is in the list
+    first = items[int(cites[0].text) - 1]
+    assert first["video"] == site["talk"], items
+    page.shot("answer")
+    cites[0].click()
+    page.wait_player(True, "clicking the citation did not open the player")
+    page.wait_for(lambda d: first["start"] - 0.5 <= d.execute_script(
+        "return document.getElementById('player-video').currentTime") <= first["end"],
+        f"the citation did not play {first['start']}–{first['end']}", timeout=10)
+    ActionChains(page.driver).send_keys(Keys.ESCAPE).perform()
+    page.wait_player(False, "Escape did not close the player")

@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from vidseek.analyze.captions_cli import captions_app
 from vidseek.answer.cli import ask_command
 from vidseek.errors import DataDirLockedError, VidseekError
 from vidseek.eval.cli import eval_command
@@ -32,6 +33,7 @@ libraries_app = typer.Typer(no_args_is_help=True, help="Libraries: named sets of
 app.add_typer(libraries_app, name="libraries")
 corpus_app = typer.Typer(no_args_is_help=True, help="Evaluation corpora: make or import.")
 app.add_typer(corpus_app, name="corpus")
+app.add_typer(captions_app, name="captions")
 # soft_wrap: one problem stays on one line however narrow the terminal (and in logs and pipes)
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)

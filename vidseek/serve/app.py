@@ -23,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import vidseek
+from vidseek.answer.llm import ChatClient
 from vidseek.engine import Engine
 from vidseek.errors import (
     ConflictError,
@@ -35,7 +36,7 @@ from vidseek.errors import (
 from vidseek.serve.auth import Authenticator
 from vidseek.serve.client import SERVER_FILE
 from vidseek.serve.jobs import JobRunner
-from vidseek.serve.routes import jobs, libraries, search, session, videos
+from vidseek.serve.routes import ask, jobs, libraries, search, session, videos
 from vidseek.serve.safety import PathRejected, UploadRejected
 from vidseek.settings import Settings
 
@@ -54,6 +55,7 @@ def create_app(settings: Settings, bound_to_loopback: bool = True, url: str | No
             app.state.engine = engine
             app.state.auth = Authenticator(engine.catalog, bound_to_loopback)
             app.state.runner = JobRunner(engine)
+            app.state.llm = ChatClient.from_settings(settings)  # None: extractive answers
             app.state.runner.start()
             marker = settings.data_dir / SERVER_FILE
             if url:
@@ -63,13 +65,15 @@ def create_app(settings: Settings, bound_to_loopback: bool = True, url: str | No
             finally:
                 marker.unlink(missing_ok=True)
                 app.state.runner.stop()
+                if app.state.llm is not None:
+                    app.state.llm.close()
         finally:
             engine.close()
 
     app = FastAPI(title="vidseek", version=vidseek.__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Multimodal video search: find the moments that match a sentence or an image.")
     app.state.max_upload_bytes = settings.max_upload_mb * 1024 * 1024
-    for module in (session, libraries, videos, jobs, search):
+    for module in (session, libraries, videos, jobs, search, ask):
         app.include_router(module.router, prefix="/api")
     _add_error_handlers(app)
     app.add_middleware(UploadLimit, max_bytes=app.state.max_upload_bytes)

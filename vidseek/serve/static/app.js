@@ -3,7 +3,7 @@
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
-const ROUTES = ['visual', 'speech', 'ocr', 'title'];
+const ROUTES = ['visual', 'speech', 'ocr', 'title', 'caption'];
 const PAGE = 24;
 const ACTIVE = new Set(['queued', 'running']);
 const VIEWS = ['loading', 'login-view', 'search-view', 'libraries-view'];
@@ -11,7 +11,7 @@ const VIEWS = ['loading', 'login-view', 'search-view', 'libraries-view'];
 const state = {
   health: null, me: null, libraries: [], viewSeq: 0, focusSearch: false, lastSearchHash: '',
   image: null, imageUrl: null, imageToken: 0,
-  search: null, lastKey: null, searchSeq: 0,
+  search: null, lastKey: null, searchSeq: 0, askSeq: 0, forceAsk: false,
   lib: null, roots: [],
   jobs: { timer: 0, seq: 0, states: new Map() },
   player: { moments: [], index: 0, card: null, token: 0 },
@@ -279,6 +279,8 @@ async function runSearch(append = false) {
   const image = append ? prev.image : state.image;
   const seq = ++state.searchSeq;
   if (!f.q && !image) {
+    state.askSeq++;
+    $('#answer').hidden = true;
     state.search = null;
     $('#results').replaceChildren();
     $('#results-status').textContent = '';
@@ -287,6 +289,11 @@ async function runSearch(append = false) {
     return showHint();
   }
   if (!f.routes.length) return showError('Pick at least one route to search.');
+  if (!append) { // a question (or the Ask button) also gets an answer card above the moments
+    if (f.q && (state.forceAsk || (!image && QUESTION.test(f.q)))) runAsk();
+    else { state.askSeq++; $('#answer').hidden = true; }
+    state.forceAsk = false;
+  }
   const offset = append ? prev.offset + PAGE : 0;
   $('#results-status').textContent = 'Searching…';
   $('#results').classList.add('busy');
@@ -421,9 +428,13 @@ function dropZone(zone, onFiles) {
 // ---------- player ----------
 
 function openPlayer(index, card) {
-  const m = state.search.moments[index];
+  playMoment(state.search.moments, state.search.moments[index], card);
+}
+
+// Opens the player on moment `m`; next/previous move through `list`'s moments of the same video.
+function playMoment(list, m, card) {
   const p = state.player;
-  p.moments = state.search.moments.filter((x) => x.video_id === m.video_id)
+  p.moments = list.filter((x) => x.video_id === m.video_id)
     .sort((a, b) => a.start - b.start || a.end - b.end);
   p.index = p.moments.indexOf(m);
   p.card = card;
@@ -809,6 +820,92 @@ async function cancelJob(j) {
 
 // ---------- wiring ----------
 
+// ---------- ask the library (answer card) ----------
+
+const QUESTION = /[?？]\s*$|^(how|what|when|where|who|why|which|is|are|does|do|can)\b|^(怎么|怎样|如何|什么|为什么|哪|谁|是否)/i;
+
+async function runAsk() {
+  const f = readForm();
+  const card = $('#answer');
+  if (!f.q) { card.hidden = true; return; }
+  const seq = ++state.askSeq;
+  const text = $('#answer-text');
+  card.hidden = false;
+  $('#answer-mode').textContent = '';
+  text.textContent = 'Reading the videos…';
+  text.classList.add('pending');
+  $('#answer-citations').replaceChildren();
+  let raw = '';
+  const body = { question: f.q, stream: true };
+  if (f.lib) body.library_id = Number(f.lib);
+  try {
+    const res = await fetch('/api/ask', {
+      method: 'POST', credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream' }, body: JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(detailOf(await res.json().catch(() => null), res.status));
+    for await (const ev of sseEvents(res.body)) {
+      if (seq !== state.askSeq) return;
+      if (ev.type === 'delta') { if (!raw) text.textContent = ''; raw += ev.text; text.textContent = raw; }
+      else if (ev.type === 'reset') { raw = ''; text.textContent = 'The language model stopped; quoting the videos instead…'; }
+      else if (ev.type === 'error') throw new Error(ev.detail);
+      else if (ev.type === 'done') renderAnswer(ev.answer);
+    }
+  } catch (err) {
+    if (seq !== state.askSeq) return;
+    text.classList.remove('pending');
+    text.textContent = `No answer: ${err.message || err}`;
+  }
+}
+
+// Server-Sent Events from a fetch body: yields each event's parsed `data` JSON.
+async function* sseEvents(stream) {
+  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += value.replace(/\r\n?/g, '\n');
+    let cut;
+    while ((cut = buf.indexOf('\n\n')) >= 0) {
+      const block = buf.slice(0, cut);
+      buf = buf.slice(cut + 2);
+      const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+      if (data) yield JSON.parse(data);
+    }
+  }
+}
+
+function renderAnswer(answer) {
+  const text = $('#answer-text');
+  text.classList.remove('pending');
+  const cites = answer.citations || [];
+  const byN = new Map(cites.map((c) => [c.n, c]));
+  const open = (c, from) => playMoment(cites, c, from);
+  const parts = [];
+  let last = 0;
+  for (const match of answer.text.matchAll(/\[(\d+)\]/g)) {
+    const c = byN.get(Number(match[1]));
+    if (!c) continue;
+    parts.push(answer.text.slice(last, match.index));
+    const button = el('button', { type: 'button', class: 'cite', 'aria-label': `source ${c.n}: ${c.name} at ${fmtTime(c.start)}` }, `${c.n}`);
+    button.addEventListener('click', () => open(c, button));
+    parts.push(button);
+    last = match.index + match[0].length;
+  }
+  parts.push(answer.text.slice(last));
+  text.replaceChildren(...parts);
+  $('#answer-mode').textContent = answer.mode === 'llm' ? '· written by the language model from the sources'
+    : '· quoted from the videos';
+  $('#answer-citations').replaceChildren(...cites.map((c) => {
+    const go = el('button', { type: 'button', class: 'cite-open' }, `${c.name}  ${fmtTime(c.start)}–${fmtTime(c.end)}`);
+    go.addEventListener('click', () => open(c, go));
+    const quote = (c.texts || []).find((t) => t.text)?.text || '';
+    return el('li', { class: 'citation', dataset: { videoId: c.video_id, start: c.start, end: c.end } },
+      go, ' ', el('span', { class: 'ev-text' }, truncate(quote, 160)));
+  }));
+}
+
 function onCardActivate(e) {
   const card = e.target.closest('.moment-card');
   if (!card) return;
@@ -835,6 +932,7 @@ function wire() {
   $('#sign-out').addEventListener('click', signOut);
   $('#error-close').addEventListener('click', () => { $('#error').hidden = true; });
   $('#search-form').addEventListener('submit', (e) => { e.preventDefault(); submitSearch(); });
+  $('#ask-button').addEventListener('click', () => { state.forceAsk = true; submitSearch(); });
   $('#library-select').addEventListener('change', submitSearch);
   $('#image-input').addEventListener('change', (e) => setImage(e.target.files[0]));
   $('#image-clear').addEventListener('click', clearImage);
