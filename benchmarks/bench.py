@@ -747,8 +747,7 @@ def _breakdown(lib, encoder, qs: list[str]) -> dict[str, Any]:
                ("encoder.encode_texts", encoder, "encode_texts"), ("catalog.videos", lib.catalog, "videos"),
                ("catalog.has_route", lib.catalog, "has_route"), ("catalog.done_count", lib.catalog, "done_count"),
                ("catalog.videos_by_ids", lib.catalog, "videos_by_ids"),
-               ("catalog.segments_for", lib.catalog, "segments_for"),
-               ("catalog.segments (in fuse)", lib.catalog, "segments"),
+               ("catalog.shots_for", lib.catalog, "shots_for"),
                ("text_score (re-scoring)", query_mod, "text_score"), ("fuse", query_mod, "fuse")]
     saved = []
     for label, obj, name in targets:
@@ -769,8 +768,6 @@ def _breakdown(lib, encoder, qs: list[str]) -> dict[str, Any]:
             else:
                 delattr(obj, name)
     per = {k: v * 1000 / len(qs) for k, v in timer.seconds.items()}
-    if "fuse" in per:
-        per["fuse"] -= per.get("catalog.segments (in fuse)", 0.0)  # exclusive time
     per["rest (query parsing, normalise, filters, Python glue)"] = total * 1000 / len(qs) - sum(per.values())
     rows = [[k, f"{v:.1f}", f"{v * len(qs) / (total * 1000):.0%}", f"{timer.calls.get(k, 0) / len(qs):.1f}"]
             for k, v in sorted(per.items(), key=lambda kv: -kv[1])]
