@@ -158,7 +158,7 @@ def test_fusion_prefers_video_over_audio_only_on_equal_scores_and_keeps_moments_
     moments = fuse(hits, {1: "/a/audio.flac", 2: "/b/video.mp4"}, segs.get)
     assert [m.path for m in moments] == ["/b/video.mp4", "/a/audio.flac"]
     top = moments[0]
-    assert (top.start, top.end) == (5.0, 10.0)  # snapped to the shot, not widened by whole-video hits
+    assert (top.start, top.end) == (6.0, 9.0)  # the spoken range itself: not snapped, not widened by whole-video hits
     assert top.routes == ["ocr", "speech", "title"] and top.score == 1.0
 
 

@@ -11,9 +11,10 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from vidseek.records import TITLE, Evidence, Moment
+from vidseek.records import SPEECH, TITLE, Evidence, Moment
 from vidseek.store.shots import Shots
 
+SPOKEN = frozenset({SPEECH})  # routes timed by their own words rather than by shots
 MERGE_GAP = 1.5  # seconds between two hits that still count as one moment
 CORE_RATIO = 0.6  # hits weaker than this share of a moment's best hit do not widen it
 
@@ -96,7 +97,10 @@ def _moment(cluster: list[ScoredHit], video_level: list[ScoredHit], path: str,
     best.update({r: h for r, h in _best_per_route(cluster).items() if r not in best or h.score > best[r].score})
     start = min(h.start for h in cluster)
     end = max(h.end for h in cluster)
-    start, end = shots.snap(start, end)
+    if any(h.route not in SPOKEN for h in cluster):
+        # Spoken words carry their own timestamps; widening them to the enclosing shots (up to
+        # 10 s on a static scene) made speech moments several times longer than what was said.
+        start, end = shots.snap(start, end)
     top = max(cluster, key=lambda h: h.score)
     evidence = [Evidence(h.route, h.score, h.start, h.end, h.text)
                 for h in sorted(best.values(), key=lambda h: -h.score)]
