@@ -388,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"vidseek suite: {len(steps)} steps ({', '.join(s.name for s in steps)}); work {args.work}", flush=True)
     try:
         for step in steps:
-            if step.name.startswith("eval "):  # a fresh data dir: the eval indexes the whole corpus
+            if step.name.startswith(("eval ", "corpus ")):  # fresh: the corpus is rebuilt, the eval indexes it all
                 shutil.rmtree(step.json.parent, ignore_errors=True)
             run(step, args.work / "logs")
     except KeyboardInterrupt:
