@@ -157,7 +157,8 @@ class Tenant:
         """Remove a library with all its videos (rows, thumbnails, uploads) and jobs."""
         handle = self.library(library_id)
         for video in handle.videos():
-            self.delete_video(video.id)
+            self.delete_video(video.id, wait=False)
+        self.engine.store.wait_indexed()  # once for all of them: each wait flushes both collections
         shutil.rmtree(self.engine.settings.data_dir / "uploads" / self.name / str(library_id), ignore_errors=True)
         self.catalog.delete_library(self.name, library_id)
 
@@ -171,8 +172,10 @@ class Tenant:
             raise NotFoundError(f"video {video_id} not found")
         return rec
 
-    def delete_video(self, video_id: int) -> None:
-        """Remove one video: its rows, thumbnails, catalog entry, and the file if it was uploaded."""
+    def delete_video(self, video_id: int, wait: bool = True) -> None:
+        """Remove one video: its rows, thumbnails, catalog entry, and the file if it was uploaded.
+
+        `wait=False` leaves the store flush to the caller (deleting many videos)."""
         rec = self.video(video_id)
         store = self.engine.store
         store.delete_video(rec.id)
@@ -182,7 +185,8 @@ class Tenant:
         if Path(rec.path).is_relative_to(uploads):
             Path(rec.path).unlink(missing_ok=True)
         self.catalog.delete_video(rec.id)
-        store.wait_indexed()
+        if wait:
+            store.wait_indexed()
 
     def remove_path(self, path: str | Path) -> list[str]:
         """Remove a video (or every video under a folder), in any of the tenant's libraries."""
@@ -191,7 +195,8 @@ class Tenant:
         if not victims:
             raise VidseekError(f"{target}: not in the index (see `vidseek status --videos`)")
         for v in victims:
-            self.delete_video(v.id)
+            self.delete_video(v.id, wait=False)
+        self.engine.store.wait_indexed()
         return [v.path for v in victims]
 
     def describe(self, path: str | Path, text: str) -> None:

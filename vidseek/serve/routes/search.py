@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
@@ -74,7 +75,7 @@ async def search(request: Request, tenant: CurrentTenant) -> SearchOut:
         else:
             body, image = SearchIn.model_validate(await request.json()), None
     except ValidationError as exc:
-        raise HTTPException(422, _validation_message(exc)) from None
+        raise RequestValidationError(exc.errors()) from None  # one 422 sentence format, in the app
     except ValueError:
         raise HTTPException(400, "the body must be JSON (SearchIn) or a multipart form") from None
     return await run_in_threadpool(run_search, tenant, body, image)
@@ -88,6 +89,3 @@ async def search_get(tenant: CurrentTenant, q: str, library_id: int | None = Non
     body = SearchIn(q=q, library_id=library_id, limit=limit, offset=offset, min_score=min_score)
     return await run_in_threadpool(run_search, tenant, body, None)
 
-
-def _validation_message(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())

@@ -54,10 +54,12 @@ def media(video_id: int, tenant: CurrentTenant) -> FileResponse:
 @router.get("/{video_id}/thumbnails/{idx}")
 def thumbnail(video_id: int, idx: int, tenant: CurrentTenant) -> FileResponse:
     video = tenant.video(video_id)
-    shot = next((s for s in tenant.catalog.segments_for([video.id])[video.id] if s.idx == idx), None)
-    if shot is None or not shot.thumbnail or not Path(shot.thumbnail).is_file():
+    shots = tenant.catalog.shots_for([video])[video.id]  # cached: a result page asks for many thumbnails
+    pos = next((i for i, shot_idx in enumerate(shots.idx) if shot_idx == idx), None)
+    path = shots.thumbnail(pos) if pos is not None else None
+    if path is None or not Path(path).is_file():
         raise HTTPException(404, f"video {video_id} has no thumbnail {idx}")
-    return FileResponse(shot.thumbnail, media_type="image/jpeg", headers={"Cache-Control": _CACHE})
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": _CACHE})
 
 
 @router.get("/{video_id}/clip")
