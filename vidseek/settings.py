@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -51,6 +51,11 @@ class Settings(BaseSettings):
         default="siglip2-base",
         description="Registry name, Hugging Face id, or local folder made by `vidseek models export`",
     )
+    text_model: str = Field(
+        default="e5-small-q4+use-m3",
+        description="Text embedder for semantic matching of speech, on-screen text, titles and captions: a "
+        "registry name (`vidseek models list`), members joined with '+', a Hugging Face ONNX repo, a folder, or off",
+    )
     asr_model: str = Field(default="base", description="Whisper size name, or a CTranslate2 model folder")
     asr_language: str | None = Field(default=None, description="Force a language (e.g. zh, en); unset = detect")
     ocr_min_confidence: float = 0.6
@@ -72,6 +77,9 @@ class Settings(BaseSettings):
     # search
     min_score: float = Field(default=0.3, ge=0, le=1, description="Moments scoring below this are dropped")
     recall_k: int = Field(default=200, gt=0, description="Candidates fetched per route before fusion")
+    text_match: Literal["hybrid", "lexical", "semantic"] = Field(
+        default="hybrid", description="How text routes match: words and meaning (hybrid), words only, meaning only"
+    )
 
     # answers
     llm_base_url: str | None = Field(

