@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS videos (
     description TEXT,
     added_at REAL NOT NULL,
     indexed_at REAL,
+    embedding TEXT,                        -- text model tag of every text row's vector; NULL = some have none
     UNIQUE (library_id, path)
 );
 CREATE INDEX IF NOT EXISTS videos_tenant ON videos (tenant, status);
@@ -135,6 +136,7 @@ class VideoRecord:
     description: str | None = None
     added_at: float = 0.0
     indexed_at: float | None = None
+    embedding: str | None = None  # tag of the text model that embedded all its text rows (None: not all)
 
     def route_state(self, route: str) -> str | None:
         return self.routes.get(route, {}).get("state")
@@ -201,7 +203,14 @@ class Catalog:
         self.db.execute("PRAGMA foreign_keys=ON")
         self._check_version()
         self.db.executescript(_SCHEMA)
+        self._add_columns()
         self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _add_columns(self) -> None:
+        """Columns newer than a catalog's tables; the values they would hold are computed later."""
+        cols = {r["name"] for r in self.db.execute("PRAGMA table_info(videos)")}
+        if "embedding" not in cols:  # from before semantic search: `vidseek index` embeds the stored rows
+            self.db.execute("ALTER TABLE videos ADD COLUMN embedding TEXT")
 
     def _check_version(self) -> None:
         cols = {r["name"] for r in self.db.execute("PRAGMA table_info(videos)")}
@@ -346,9 +355,17 @@ class Catalog:
     def set_duration(self, video_id: int, duration: float) -> None:
         self._run("UPDATE videos SET duration = ? WHERE id = ?", (duration, video_id))
 
-    def finish_video(self, video_id: int, routes: dict[str, dict]) -> None:
-        self._run("UPDATE videos SET status='done', error=NULL, routes=?, indexed_at=? WHERE id=?",
-                  (json.dumps(routes), time.time(), video_id))
+    def finish_video(self, video_id: int, routes: dict[str, dict], embedding: str | None = None) -> None:
+        self._run("UPDATE videos SET status='done', error=NULL, routes=?, indexed_at=?, embedding=? WHERE id=?",
+                  (json.dumps(routes), time.time(), embedding, video_id))
+
+    def set_embedding(self, video_id: int, tag: str | None) -> None:
+        self._run("UPDATE videos SET embedding = ? WHERE id = ?", (tag, video_id))
+
+    def embedded_count(self, tenant: str, tag: str) -> int:
+        """Indexed videos of the tenant whose text rows all carry vectors made by `tag`."""
+        return self._one("SELECT COUNT(*) FROM videos WHERE tenant = ? AND status = 'done' AND embedding = ?",
+                         (tenant, tag))[0]
 
     def fail_video(self, video_id: int, error: str) -> None:
         self._run("UPDATE videos SET status='failed', error=? WHERE id=?", (error, video_id))
@@ -381,6 +398,15 @@ class Catalog:
             (tenant, f"$.{route}.state", f"$.{route}.rows"),
         )
         return row is not None
+
+    def route_problem(self, route: str, tenant: str) -> str | None:
+        """Why the route is missing from the tenant's newest indexed video that lacks it (its stored note)."""
+        row = self._one(
+            "SELECT json_extract(routes, ?) AS note FROM videos WHERE tenant = ? AND status = 'done' "
+            "AND json_extract(routes, ?) IN ('unavailable', 'failed') ORDER BY indexed_at DESC LIMIT 1",
+            (f"$.{route}.note", tenant, f"$.{route}.state"),
+        )
+        return row["note"] if row is not None else None
 
     def segments_for(self, video_ids: Iterable[int]) -> dict[int, list[SegmentRecord]]:
         """Shots of many videos in one query (search touches up to a few hundred videos).

@@ -1,14 +1,21 @@
-"""Searchable rows in Milvus: one dense collection (visual) and one BM25 collection (speech/OCR/title).
+"""Searchable rows in Milvus: one dense collection (visual) and one text collection (speech/OCR/title/
+caption) that holds BM25 terms and a dense text embedding side by side, searched together.
 
 The same code talks to Milvus Lite (a file in the data dir, the embedded default) and to a Milvus
 server or cluster (VIDSEEK_MILVUS_URI). Known Lite limits shape this module: float vectors only,
-~65 ms per call (so rows are inserted in large batches), and freshly inserted rows are only
-searchable once `pending_index_rows == 0` (see `wait_indexed`).
+~65 ms per call (so rows are inserted in large batches), no collection rename, and freshly inserted
+rows are only searchable once `pending_index_rows == 0` (see `wait_indexed`).
+
+The text collection is named after its vector width (`vidseek_text_896`): a text model of another
+width, or a data dir from before semantic search (`vidseek_text`, no vectors), is migrated by copying
+its rows into the new collection with empty vectors; the index pipeline then embeds them video by
+video (`vidseek.index.embed`). Each row's `ev` names the model that made its vector ("" = none yet).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 import warnings
 from collections.abc import Iterable, Sequence
@@ -25,6 +32,8 @@ log = logging.getLogger(__name__)
 
 _INSERT_BATCH = 500  # Lite ingests ~6.7k rows/s at 500 per call, ~2.5k at 2000
 _TEXT_MAX = 4000  # characters kept per text row; longer transcripts are split upstream
+_TEXT_FIELDS = ["tenant", "library_id", "video_id", "route", "start", "end", "text", "terms"]
+DEFAULT_TEXT_DIM = 896  # the default text model's width (e5-small-q4 384 + use-m3 512)
 
 
 @dataclass
@@ -35,8 +44,9 @@ class StoredHit:
     route: str
     start: float
     end: float
-    raw: float  # cosine for visual, BM25 (negative on Lite) for text
+    raw: float  # cosine for visual, BM25 (negative on Lite) or fused rank for text
     text: str | None = None
+    vector: np.ndarray | None = None  # the text row's embedding (zeros until it is embedded)
 
 
 def scoped(tenant: str, flt: str = "") -> str:
@@ -49,7 +59,7 @@ def scoped(tenant: str, flt: str = "") -> str:
 class MilvusStore:
     """Usage: `store = MilvusStore(settings); store.insert_text(rows); store.search_text("dog", 50)`."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, text_dim: int | None = None):
         # milvus-lite 2.5 imports pkg_resources, which warns on every start; nothing for a user to do.
         warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
         from pymilvus import MilvusClient  # imported lazily: it takes ~1 s
@@ -64,10 +74,10 @@ class MilvusStore:
                 f"cannot open Milvus at {target}: {exc}. Check VIDSEEK_MILVUS_URI, or unset it to use "
                 "the embedded Milvus Lite file in the data dir."
             ) from exc
-        self.text_name = f"{settings.collection_prefix}_text"
         self.visual_name = f"{settings.collection_prefix}_visual"
-        self._ensure_text()
         self._loaded: set[str] = set()
+        self.text_name = self._ensure_text(text_dim)
+        self.text_dim = int(self.text_name.rsplit("_", 1)[1])
 
     def _ready(self, name: str) -> bool:
         """Load a collection into memory once per process (a reopened Lite file starts released)."""
@@ -95,18 +105,30 @@ class MilvusStore:
                 log.debug("releasing Milvus Lite failed", exc_info=True)
 
     # schema -------------------------------------------------------------------------------
-    def _ensure_text(self) -> None:
+    def _text_collections(self) -> list[str]:
+        pattern = re.compile(re.escape(self.settings.collection_prefix) + r"_text(_\d+)?")
+        return [c for c in self.client.list_collections() if pattern.fullmatch(c)]
+
+    def _ensure_text(self, dim: int | None) -> str:
+        """The text collection for `dim`-wide vectors (made, or migrated from an older one, if needed)."""
+        existing = self._text_collections()
+        current = [c for c in existing if c != f"{self.settings.collection_prefix}_text"]
+        if dim is None:  # no text model: keep whatever width is there
+            dim = int(current[0].rsplit("_", 1)[1]) if current else DEFAULT_TEXT_DIM
+        name = f"{self.settings.collection_prefix}_text_{dim}"
+        sources = [c for c in existing if c != name]
+        if name in existing and not sources:
+            return name
+        if name in existing:  # a migration was interrupted: the copy is incomplete, the source is whole
+            self.client.drop_collection(name)
+        self._create_text(name, dim)
+        for source in sources:
+            self._migrate(source, name)
+        return name
+
+    def _create_text(self, name: str, dim: int) -> None:
         from pymilvus import DataType, Function, FunctionType, MilvusClient
 
-        if self.client.has_collection(self.text_name):
-            fields = {f["name"] for f in self.client.describe_collection(self.text_name)["fields"]}
-            if not {"terms", "tenant"} <= fields:
-                raise StoreError(
-                    f"collection {self.text_name} in {self.settings.milvus_target} was made by an older vidseek "
-                    "(no 'terms'/'tenant' fields); move that data dir away (or use a new VIDSEEK_COLLECTION_PREFIX) "
-                    "and index again"
-                )
-            return
         schema = MilvusClient.create_schema(auto_id=True)
         schema.add_field("id", DataType.INT64, is_primary=True)
         self._scope_fields(schema)
@@ -120,13 +142,34 @@ class MilvusStore:
             "terms", DataType.VARCHAR, max_length=_TEXT_MAX * 16, enable_analyzer=True, analyzer_params=analyzer
         )
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)  # the text embedding; zeros until embedded
+        schema.add_field("ev", DataType.VARCHAR, max_length=32)  # which model made `dense` ("" = none)
         schema.add_function(
             Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["terms"],
                      output_field_names=["sparse"])
         )
         index = self.client.prepare_index_params()
         index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-        self.client.create_collection(self.text_name, schema=schema, index_params=index)
+        index.add_index("dense", index_type="AUTOINDEX", metric_type="IP")
+        self.client.create_collection(name, schema=schema, index_params=index)
+
+    def _migrate(self, source: str, target: str) -> None:
+        """Copy every row of an older text collection into `target` (vectors left empty), then drop it."""
+        fields = {f["name"] for f in self.client.describe_collection(source)["fields"]}
+        if not {"terms", "tenant"} <= fields:
+            self.client.drop_collection(target)
+            raise StoreError(
+                f"collection {source} in {self.settings.milvus_target} was made by an older vidseek "
+                "(no 'terms'/'tenant' fields); move that data dir away (or use a new VIDSEEK_COLLECTION_PREFIX) "
+                "and index again"
+            )
+        log.warning("moving the text rows of %s into %s (semantic search needs a vector per row)", source, target)
+        self.client.load_collection(source)
+        zeros = [0.0] * int(target.rsplit("_", 1)[1])
+        for batch in self._scan(source, ""):
+            self._insert(target, [{**{k: r[k] for k in _TEXT_FIELDS}, "dense": zeros, "ev": ""} for r in batch])
+        self._wait(target, "sparse")
+        self.client.drop_collection(source)
 
     def _scope_fields(self, schema) -> None:
         """Every row carries its tenant, library and video. On a Milvus server the tenant is the
@@ -168,11 +211,43 @@ class MilvusStore:
 
     # writes -------------------------------------------------------------------------------
     def insert_text(self, rows: Sequence[dict]) -> int:
-        """Rows: tenant, library_id, video_id, route, start, end, text."""
-        clean = [dict(r, text=r["text"][:_TEXT_MAX], terms=search_terms(r["text"][:_TEXT_MAX]))
-                 for r in rows if r["text"].strip()]
+        """Rows: tenant, library_id, video_id, route, start, end, text, and optionally `dense` (a vector of
+        `text_dim` floats) with `ev` (the model that made it); rows without one are stored with zeros."""
+        zeros = [0.0] * self.text_dim
+        clean = []
+        for r in rows:
+            if not r["text"].strip():
+                continue
+            vector = r.get("dense")
+            row = {k: r[k] for k in ("tenant", "library_id", "video_id", "route", "start", "end")}
+            row.update(text=r["text"][:_TEXT_MAX], terms=r.get("terms") or search_terms(r["text"][:_TEXT_MAX]),
+                       dense=zeros if vector is None else np.asarray(vector, dtype=np.float32).tolist(),
+                       ev=r.get("ev", "") if vector is not None else "")
+            clean.append(row)
         self._insert(self.text_name, clean)
         return len(clean)
+
+    def text_rows(self, video_id: int) -> list[dict]:
+        """Every text row of one video with its id and `ev` (which model embedded it), for re-embedding."""
+        self._ready(self.text_name)
+        return [row for batch in self._scan(self.text_name, f"video_id == {int(video_id)}", ["id", "ev"])
+                for row in batch]
+
+    def _scan(self, collection: str, flt: str, extra: Sequence[str] = ()) -> Iterable[list[dict]]:
+        """Every row matching `flt`, in batches (Lite caps one query at 16384 rows)."""
+        # The iterator warns on every Lite call that it falls back to a client timestamp: expected there.
+        logging.getLogger("pymilvus.orm.iterator").setLevel(logging.ERROR)
+        it = self._call(self.client.query_iterator, collection, batch_size=2000, filter=flt,
+                        output_fields=[*extra, *_TEXT_FIELDS])
+        try:
+            while batch := it.next():
+                yield batch
+        finally:
+            it.close()
+
+    def delete_text_ids(self, ids: Sequence[int]) -> None:
+        for i in range(0, len(ids), 1000):
+            self._call(self.client.delete, self.text_name, filter=f"id in {[int(x) for x in ids[i : i + 1000]]}")
 
     def insert_visual(self, rows: Sequence[dict]) -> int:
         """Rows: tenant, library_id, video_id, start, end, vector (float32, L2-normalised)."""
@@ -197,14 +272,17 @@ class MilvusStore:
     def wait_indexed(self, timeout: float = 120.0) -> None:
         """Block until inserted rows are searchable (Lite indexes asynchronously)."""
         deadline = time.monotonic() + timeout
-        for name, field in ((self.text_name, "sparse"), (self.visual_name, "vector")):
-            if not self.client.has_collection(name):
-                continue
-            self.client.flush(name)
-            while self.client.describe_index(name, field).get("pending_index_rows", 0):
-                if time.monotonic() > deadline:
-                    raise StoreError(f"Milvus did not finish indexing {name} within {timeout:.0f} s")
-                time.sleep(0.1)
+        for name, field in ((self.text_name, "sparse"), (self.text_name, "dense"), (self.visual_name, "vector")):
+            if self.client.has_collection(name):
+                self._wait(name, field, deadline)
+
+    def _wait(self, name: str, field: str, deadline: float | None = None) -> None:
+        deadline = deadline or time.monotonic() + 120.0
+        self.client.flush(name)
+        while self.client.describe_index(name, field).get("pending_index_rows", 0):
+            if time.monotonic() > deadline:
+                raise StoreError(f"Milvus did not finish indexing {name} within 120 s")
+            time.sleep(0.1)
 
     # reads --------------------------------------------------------------------------------
     def search_text(self, query: str, limit: int, tenant: str, flt: str = "", fuzzy: bool = False) -> list[StoredHit]:
@@ -223,6 +301,32 @@ class MilvusStore:
         )
         return [
             StoredHit(e["video_id"], e["route"], e["start"], e["end"], float(h["distance"]), e["text"])
+            for h in res[0]
+            for e in [h["entity"]]
+        ]
+
+    def search_text_dense(self, query: str | None, vector: np.ndarray, limit: int, tenant: str, flt: str = "",
+                          fuzzy: bool = False) -> list[StoredHit]:
+        """Text rows near `vector` (the query's text embedding), and, with `query`, BM25 matches too: one
+        hybrid request whose candidates (RRF-merged) come back with their vectors for calibration."""
+        from pymilvus import AnnSearchRequest, RRFRanker
+
+        self._ready(self.text_name)
+        fields = ["video_id", "route", "start", "end", "text", "dense"]
+        expr = scoped(tenant, flt)
+        dense = AnnSearchRequest([np.asarray(vector, dtype=np.float32).tolist()], "dense", {"metric_type": "IP"},
+                                 limit, expr=expr)
+        if query is None:
+            res = self._call(self.client.search, self.text_name, data=dense.data, anns_field="dense", limit=limit,
+                             filter=expr, output_fields=fields, search_params={"metric_type": "IP"})
+        else:
+            lexical = AnnSearchRequest([search_terms(query, fuzzy=fuzzy)], "sparse", {"metric_type": "BM25"}, limit,
+                                       expr=expr)
+            res = self._call(self.client.hybrid_search, self.text_name, [lexical, dense], RRFRanker(60),
+                             limit=2 * limit, output_fields=fields)
+        return [
+            StoredHit(e["video_id"], e["route"], e["start"], e["end"], float(h["distance"]), e["text"],
+                      np.asarray(e["dense"], dtype=np.float32))
             for h in res[0]
             for e in [h["entity"]]
         ]
