@@ -28,7 +28,7 @@ from vidseek.index.analyzers import Analyzers
 from vidseek.index.pipeline import FileResult, Progress, VideoIndexer
 from vidseek.index.scan import scan
 from vidseek.records import OPTIONAL_ROUTES, ROUTES
-from vidseek.search.query import Search
+from vidseek.search.query import Search, SearchDeps
 from vidseek.settings import LibrarySettings, Settings
 from vidseek.store.catalog import (
     DEFAULT_LIBRARY,
@@ -82,8 +82,12 @@ class Engine:
     @property
     def store(self) -> MilvusStore:
         if self._store is None:
-            self._store = MilvusStore(self.settings)
+            self._store = MilvusStore(self.settings, text_dim=self.analyzers.text_dim())
         return self._store
+
+    def search_deps(self) -> SearchDeps:
+        """What a `Search` reads; the store opens on the first search that needs it."""
+        return SearchDeps(self.settings, self.catalog, lambda: self.store, self.analyzers)
 
     def close(self) -> None:
         if self._store is not None:
@@ -214,7 +218,7 @@ class Tenant:
     # search -------------------------------------------------------------------------------
     def search(self, text: str | None = None, image: np.ndarray | bytes | str | Path | None = None) -> Search:
         """A query over this tenant's libraries: text, an example image, or both."""
-        return Search(self.engine, self.name, text, image)
+        return Search(self.engine.search_deps(), self.name, text, image)
 
     def status(self) -> dict[str, Any]:
         """Counts, hours, per-route coverage, models and store location."""
@@ -238,14 +242,31 @@ class Tenant:
             "hours": round(sum(v.duration for v in done) / 3600, 3),
             "segments": self.catalog.segment_count(self.name),
             "routes": coverage,
+            "semantic": self._semantic_status(done),
             "models": {
                 "visual": settings.visual_model,
+                "text": settings.text_model,
                 "speech": f"whisper {settings.asr_model} (faster-whisper, int8)",
                 "ocr": "RapidOCR PP-OCRv4 (zh+en)",
                 "caption": f"{settings.vlm_model} at {settings.vlm_base_url}" if settings.vlm_base_url else "off",
             },
             "model_versions": _versions(done),
         }
+
+
+    def _semantic_status(self, done: list[VideoRecord]) -> dict[str, Any]:
+        """How many indexed videos have text vectors from the configured text model (matching by meaning)."""
+        analyzers = self.engine.analyzers
+        embedder = analyzers.embedder()
+        if embedder is None:
+            from vidseek.index.analyzers import TEXT_EMBEDDER
+
+            return {"state": "off", "note": analyzers.reason(TEXT_EMBEDDER), "videos": len(done), "embedded": 0}
+        embedded = sum(1 for v in done if v.embedding == embedder.tag)
+        info: dict[str, Any] = {"state": "on", "model": embedder.version, "videos": len(done), "embedded": embedded}
+        if embedded < len(done):
+            info["note"] = f"{len(done) - embedded} videos without current text vectors; `vidseek index` adds them"
+        return info
 
 
 class LibraryHandle:

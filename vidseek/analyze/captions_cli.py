@@ -119,7 +119,7 @@ def _plan(engine: Any, library: str, paths: list[Path] | None, tokens_per_image:
     handle = engine.tenant().library(library, create=library == "default")
     settings = engine.settings
     version = Captioner(settings).version if settings.vlm_base_url else None
-    plan = plan_captions(handle, paths, version)
+    plan = plan_captions(engine.catalog, handle.videos(), settings.data_dir, paths, version)
     plan.tokens_per_image = tokens_per_image
     plan.price_per_1k_tokens = price
     if probe:

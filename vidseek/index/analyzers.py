@@ -1,7 +1,8 @@
 """The models each route needs, created lazily, with their availability remembered per run.
 
 A model that cannot be loaded turns its route "unavailable" (with the reason) and indexing goes
-on with the other routes; the reason is reported once, not once per file.
+on with the other routes; the reason is reported once, not once per file. The text embedder that
+every text route shares (semantic matching) is kept here too, under the name `TEXT_EMBEDDER`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from vidseek.records import CAPTION, OCR, OPTIONAL_ROUTES, SPEECH, TITLE, VISUAL
 from vidseek.settings import Settings
 
 log = logging.getLogger(__name__)
+
+TEXT_EMBEDDER = "semantic"  # not a route: the meaning side of every text route
 
 
 class Analyzers:
@@ -43,11 +46,33 @@ class Analyzers:
             from vidseek.analyze.captions import Captioner
 
             return Captioner(self.settings)
+        if route == TEXT_EMBEDDER:
+            from vidseek.analyze.registry import load_text_model
+
+            model = load_text_model(self.settings)
+            if model is None:
+                raise ModelUnavailableError("semantic text matching is off (VIDSEEK_TEXT_MODEL=off)")
+            return model
         raise KeyError(route)
 
     def _enabled(self, route: str) -> bool:
         """Optional routes (captions) are turned on per library or per run, so their model is always offered."""
-        return route in self.settings.routes or route in OPTIONAL_ROUTES
+        return route in self.settings.routes or route in OPTIONAL_ROUTES or route == TEXT_EMBEDDER
+
+    def embedder(self) -> Any | None:
+        """The text embedder (`vidseek.analyze.embed.TextEmbedder`), or None (see `reason(TEXT_EMBEDDER)`)."""
+        return self.get(TEXT_EMBEDDER)
+
+    def text_dim(self) -> int | None:
+        """Width of the text vectors the store must hold, without loading a registered model."""
+        if TEXT_EMBEDDER in self._models:
+            return self._models[TEXT_EMBEDDER].dim
+        try:
+            with self._lock:
+                model = self._create(TEXT_EMBEDDER)
+            return model.dim
+        except ModelUnavailableError:
+            return None
 
     def get(self, route: str) -> Any | None:
         """The loaded model for `route`, or None if it cannot be loaded (see `reason(route)`)."""

@@ -2,12 +2,12 @@
 
 Usage::
 
-    sink = CaptionSink(captioner, row=lambda span: {...text row...})
+    sink = CaptionSink(captioner, row=lambda span: {...text row...}, store=indexer.store_text)
     for seg in segments:
         sink.add(seg)                          # one VLM call per shot keyframe; stops at the first failure
-    state = sink.finish(store)                 # {"state": "done"|"failed", "version", "rows", "note"}
+    state = sink.finish()                      # {"state": "done"|"failed", "version", "rows", "note"}
 
-    plan = plan_captions(engine.tenant().library("default"))
+    plan = plan_captions(catalog, library.videos(), skip=settings.data_dir)
     print("\\n".join(plan.lines()))             # videos, keyframes, tokens, time, money
 """
 
@@ -17,15 +17,12 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vidseek.analyze.captions import OUTPUT_TOKENS, PROMPT_TOKENS, TOKENS_PER_IMAGE
 from vidseek.answer.llm import LLMError
 from vidseek.records import CAPTION, Segment, TextSpan
 from vidseek.store.catalog import VideoRecord
-
-if TYPE_CHECKING:
-    from vidseek.engine import LibraryHandle
 
 SECONDS_PER_SHOT = 5.0  # for videos without stored shots: about one shot per 5 s (shots are cut at 10 s)
 
@@ -33,12 +30,13 @@ SECONDS_PER_SHOT = 5.0  # for videos without stored shots: about one shot per 5 
 class CaptionSink:
     """Collects one caption row per shot; the first endpoint failure ends captioning of this video.
 
-    Usage: `sink = CaptionSink(captioner, row); sink.add(segment); state = sink.finish(store)`.
+    Usage: `sink = CaptionSink(captioner, row, store); sink.add(segment); state = sink.finish()`.
     """
 
-    def __init__(self, captioner: Any, row: Callable[[TextSpan], dict]):
+    def __init__(self, captioner: Any, row: Callable[[TextSpan], dict], store: Callable[[list[dict]], int]):
         self.captioner = captioner
         self.row = row
+        self.store = store
         self.rows: list[dict] = []
         self.error: str | None = None
 
@@ -54,13 +52,13 @@ class CaptionSink:
         self.rows.append(self.row(TextSpan(CAPTION, seg.start, seg.end, text)))
         return True
 
-    def finish(self, store: Any) -> dict:
+    def finish(self) -> dict:
         """The route's state; rows are stored only when every shot got its caption."""
         version = self.captioner.version
         if self.error is not None:
             note = f"{self.error}; run `vidseek captions run` (or `vidseek index`) again to resume"
             return {"state": "failed", "version": version, "rows": 0, "note": note}
-        return {"state": "done", "version": version, "rows": store.insert_text(self.rows)}
+        return {"state": "done", "version": version, "rows": self.store(self.rows)}
 
 
 @dataclass
@@ -137,11 +135,11 @@ def needs_captions(video: VideoRecord, version: str | None) -> bool:
     return state.get("state") != "done" or (version is not None and state.get("version") != version)
 
 
-def plan_captions(library: LibraryHandle, paths: Iterable[str | Path] | None = None,
+def plan_captions(catalog: Any, videos: list[VideoRecord], skip: Path, paths: Iterable[str | Path] | None = None,
                   version: str | None = None) -> CaptionPlan:
-    """Videos of `library` (under `paths`, if given, including files not indexed yet) that need captions."""
-    catalog = library.tenant.catalog
-    chosen, new_files = _select(library, paths)
+    """Which of a library's `videos` (under `paths`, if given, plus files there not indexed yet; `skip` is
+    the data dir, never scanned) need captions, and what that costs. `catalog` gives their stored shots."""
+    chosen, new_files = _select(videos, skip, paths)
     todo = [v for v in chosen if v.status != "done" or needs_captions(v, version)]
     shots = catalog.segments_for(v.id for v in todo if v.status == "done")
     plan = CaptionPlan()
@@ -157,9 +155,9 @@ def plan_captions(library: LibraryHandle, paths: Iterable[str | Path] | None = N
     return plan
 
 
-def _select(library: LibraryHandle, paths: Iterable[str | Path] | None) -> tuple[list[VideoRecord], list[Path]]:
+def _select(videos: list[VideoRecord], skip: Path,
+            paths: Iterable[str | Path] | None) -> tuple[list[VideoRecord], list[Path]]:
     """The library's videos under `paths` (all of them without paths), and files there it does not hold yet."""
-    videos = library.videos()
     if paths is None:
         return videos, []
     from vidseek.index.scan import scan
@@ -167,7 +165,7 @@ def _select(library: LibraryHandle, paths: Iterable[str | Path] | None) -> tuple
     roots = [str(Path(p).expanduser().resolve()) for p in paths]
     chosen = [v for v in videos if any(v.path == r or v.path.startswith(r.rstrip("/") + "/") for r in roots)]
     known = {v.path for v in videos}
-    files, _ = scan(roots, skip=library.tenant.engine.settings.data_dir)
+    files, _ = scan(roots, skip=skip)
     return chosen, [f for f in files if str(f) not in known]
 
 

@@ -1,5 +1,9 @@
 """Index one video: probe -> frames -> shots -> (visual, OCR, captions) + speech + title -> store.
 
+Every text row (speech, OCR, title, caption) is embedded by the shared text embedder as it is stored,
+for semantic search; a video whose stored rows lack current vectors gets them from `index.embed`
+without any decoding.
+
 Crash safety: a video is marked 'indexing' before any row is written and 'done' only after its
 rows are flushed and searchable. Every (re)index first deletes the rows it is about to write, so
 a run after a kill -9 finishes the job without duplicates. Search ignores videos not 'done'.
@@ -56,6 +60,7 @@ class FileResult:
     routes: dict[str, dict] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
     video_id: int | None = None
+    note: str | None = None  # e.g. "12 stored text rows embedded"
 
 
 class StageClock:
@@ -120,6 +125,24 @@ class VideoIndexer:
         self.library = library
         self.source: str | None = None
         self.clock = StageClock()
+        self._unembedded = 0  # text rows of the current file stored without a vector
+
+    @property
+    def embedder(self) -> Any | None:
+        return self.analyzers.embedder()
+
+    def store_text(self, rows: list[dict]) -> int:
+        """Embed text rows (when the text model is available) and store them; returns rows stored."""
+        rows = [r for r in rows if r["text"].strip()]
+        embedder = self.embedder
+        if embedder is not None and rows:
+            with self.clock.stage("embed"):
+                vectors = embedder.encode_passages([r["text"] for r in rows])
+            rows = [dict(r, dense=v, ev=embedder.tag) for r, v in zip(rows, vectors)]
+        else:
+            self._unembedded += len(rows)
+        with self.clock.stage("store"):
+            return self.store.insert_text(rows)
 
     def thumb_dir(self, video_id: int) -> Path:
         return self.settings.data_dir / "thumbnails" / str(video_id)
@@ -155,13 +178,37 @@ class VideoIndexer:
             return FileResult(key, "failed", f"cannot read file: {exc.strerror or exc}")
         if not (done and rec.content_hash == digest):
             enabled = [r for r in ROUTES if r in self.settings.routes]  # a library may turn routes off
-            return self._run(path, st.st_size, st.st_mtime, digest, enabled, rec, t0, "indexed")
+            return self._embed_rest(self._run(path, st.st_size, st.st_mtime, digest, enabled, rec, t0, "indexed"))
         if not same_stat:
             self.catalog.touch(rec.id, st.st_mtime)
         todo = self.stale_routes(rec)
-        if not todo:
-            return FileResult(key, "skipped", duration=rec.duration, routes=rec.routes, video_id=rec.id)
-        return self._run(path, st.st_size, st.st_mtime, digest, todo, rec, t0, "updated")
+        if todo:
+            return self._embed_rest(self._run(path, st.st_size, st.st_mtime, digest, todo, rec, t0, "updated"))
+        result = FileResult(key, "skipped", duration=rec.duration, routes=rec.routes, video_id=rec.id)
+        return self._embed_rest(result, rec.embedding, t0)
+
+    def _embed_rest(self, result: FileResult, embedding: str | None = None, t0: float | None = None) -> FileResult:
+        """Give the video's stored text rows current vectors if some lack them (no decoding happens)."""
+        embedder = self.embedder
+        if result.status not in ("indexed", "updated", "skipped") or embedder is None or result.video_id is None:
+            return result
+        if result.status != "skipped":
+            embedding = self.catalog.get_by_path(self.library.id, result.path).embedding
+        if embedding == embedder.tag:
+            return result
+        from vidseek.index.embed import embed_stored
+
+        clock = StageClock()
+        with clock.stage("embed"):
+            added = embed_stored(self.store, embedder, result.video_id)
+        self.catalog.set_embedding(result.video_id, embedder.tag)
+        if result.status == "skipped":
+            result.status, result.seconds = "updated", time.monotonic() - (t0 or time.monotonic())
+            result.stage_seconds = clock.seconds
+        else:
+            result.stage_seconds["embed"] = result.stage_seconds.get("embed", 0.0) + clock.seconds["embed"]
+        result.note = f"{added} stored text rows embedded"
+        return result
 
     # run ----------------------------------------------------------------------------------
     def _run(self, path: Path, size: int, mtime: float, digest: str, todo: list[str],
@@ -174,9 +221,11 @@ class VideoIndexer:
                 rec = self.catalog.start_video(self.library, key, size, mtime, digest, self.source)
                 self.catalog.fail_video(rec.id, exc.problem)
             return FileResult(key, "failed", exc.problem)
+        previous = old.embedding if old is not None else None
         rec = self.catalog.start_video(self.library, key, size, mtime, digest, self.source)
         self.catalog.set_duration(rec.id, info.duration)
         self.clock = StageClock()
+        self._unembedded = 0
         fresh = status == "indexed"  # new or changed content: nothing stored before is kept
         routes = {} if fresh else {r: v for r, v in rec.routes.items() if r not in todo}  # kept as they are
         resumable = not fresh and not {VISUAL, OCR} & set(todo)  # stored shots and thumbnails stay untouched
@@ -198,14 +247,22 @@ class VideoIndexer:
                 self.store.delete_video(rec.id)
                 self.catalog.fail_video(rec.id, problem)
             return FileResult(key, outcome, problem, info.duration, video_id=rec.id)
-        self.catalog.finish_video(rec.id, routes)
+        self.catalog.finish_video(rec.id, routes, self._embedding_after(fresh, previous))
         return FileResult(key, status, None, info.duration, time.monotonic() - t0, routes, self.clock.seconds,
                           video_id=rec.id)
+
+    def _embedding_after(self, fresh: bool, previous: str | None) -> str | None:
+        """The video's embedding tag once this run's rows are stored: rows kept from before count too."""
+        embedder = self.embedder
+        if embedder is None or self._unembedded or not (fresh or previous == embedder.tag):
+            return None
+        return embedder.tag
 
     def _keep_the_rest(self, rec: VideoRecord, kept: dict[str, dict], todo: list[str], note: str) -> None:
         """An update stopped half-way: the video stays searchable with its other routes; `todo` is redone later."""
         self.store.delete_video(rec.id, todo)
-        self.catalog.finish_video(rec.id, {**kept, **{r: {"state": "failed", "note": note} for r in todo}})
+        self.catalog.finish_video(rec.id, {**kept, **{r: {"state": "failed", "note": note} for r in todo}},
+                                  rec.embedding)
 
     def _analyze(self, rec: VideoRecord, info: VideoInfo, todo: list[str], path: Path,
                  fresh: bool = True) -> dict[str, dict]:
@@ -224,15 +281,17 @@ class VideoIndexer:
         if SPEECH in todo and SPEECH not in routes:
             routes[SPEECH] = self._speech_route(rec, info, path)
         if TITLE in todo:
-            with self.clock.stage("store"):
-                n = self.store.insert_text([self._title_row(rec, info.duration)])
+            n = self.store_text([self._title_row(rec, info.duration)])
             routes[TITLE] = {"state": "done", "version": self.analyzers.version(TITLE), "rows": n}
         return routes
 
     def reindex_title(self, rec: VideoRecord) -> None:
         """Rewrite the title row after the description changed."""
         self.store.delete_video(rec.id, [TITLE])
-        self.store.insert_text([self._title_row(rec, rec.duration)])
+        self._unembedded = 0
+        self.store_text([self._title_row(rec, rec.duration)])
+        if self._unembedded:
+            self.catalog.set_embedding(rec.id, None)
 
     def _title_row(self, rec: VideoRecord, duration: float) -> dict:
         text = title_text(Path(rec.path), rec.description)
@@ -255,8 +314,7 @@ class VideoIndexer:
             rows.append(self._text_row(rec, span))
             self.on_event(IndexEvent(str(path), SPEECH, min(span.end, info.duration), info.duration))
         self.on_event(IndexEvent(str(path), SPEECH, info.duration, info.duration))
-        with self.clock.stage("store"):
-            n = self.store.insert_text(rows)
+        n = self.store_text(rows)
         language = transcript.language if rows else None
         return {"state": "done", "version": version, "rows": n, "language": language}
 
@@ -269,7 +327,7 @@ class VideoIndexer:
         if captioner is not None:
             from vidseek.index.captions import CaptionSink
 
-            fp.captions = CaptionSink(captioner, lambda span: self._text_row(rec, span))
+            fp.captions = CaptionSink(captioner, lambda span: self._text_row(rec, span), self.store_text)
         if fresh or VISUAL in todo or OCR in todo or not self.catalog.segments_for([rec.id])[rec.id]:
             # (captions alone leave the stored shots and thumbnails as they are)
             fp.thumbs = self.thumb_dir(rec.id)
@@ -308,11 +366,10 @@ class VideoIndexer:
         out: dict[str, dict] = {}
         if fp.encoder is not None:
             out[VISUAL] = {"state": "done", "version": fp.encoder.version, "rows": fp.visual_rows}
-        with self.clock.stage("store"):
-            if reader is not None:
-                out[OCR] = {"state": "done", "version": reader.version, "rows": self.store.insert_text(ocr_rows)}
-            if fp.captions is not None:
-                out[CAPTION] = fp.captions.finish(self.store)
+        if reader is not None:
+            out[OCR] = {"state": "done", "version": reader.version, "rows": self.store_text(ocr_rows)}
+        if fp.captions is not None:
+            out[CAPTION] = fp.captions.finish()
         return out
 
     def _tap(self, fp: _FramePass, segs: Iterable[Segment]) -> Iterator[Segment]:
