@@ -212,6 +212,7 @@ def search(
             moments = q.to_list()
             result = {"query": query, "moments": [m.to_dict() for m in moments], "total": q.total,
                       "skipped_routes": q.trace.routes_skipped, "seconds": round(q.trace.seconds, 4),
+                      "text_match": q.trace.text_match, "notes": q.trace.notes,
                       "min_score": q._min_score, "candidates": q.trace.candidates,
                       "empty_index": not moments and not engine.catalog.done_count("default"),
                       "data_dir": str(engine.settings.data_dir)}
@@ -223,7 +224,7 @@ def search(
 def _print_search(query: str | None, result: dict, as_json: bool, verbose: bool) -> None:
     moments = result["moments"]
     if as_json:
-        keep = ("query", "moments", "total", "skipped_routes", "seconds")
+        keep = ("query", "moments", "total", "skipped_routes", "text_match", "notes", "seconds")
         out.print_json(json.dumps({k: result.get(k) for k in keep}, ensure_ascii=False))
         return
     if result.get("empty_index"):
@@ -237,15 +238,18 @@ def _print_search(query: str | None, result: dict, as_json: bool, verbose: bool)
         out.print(f"[bold]{i:>2}. {_line(name)}[/bold]  {_ts(m['start'])}–{_ts(m['end'])}  score {m['score']:.2f}  "
                   f"\\[{', '.join(m['routes'])}]")
         for e in m["evidence"]:
-            text = f"{e['route']} {e['score']:.2f}" + (f": {e['text']}" if e.get("text") else "")
+            how = f" ({e['match']})" if e.get("match") else ""
+            text = f"{e['route']} {e['score']:.2f}{how}" + (f": {e['text']}" if e.get("text") else "")
             out.print(f"      {text}", markup=False, highlight=False)
         thumb = m.get("thumbnail") or m.get("thumbnail_url")
         if thumb:
             out.print(f"      thumbnail: {thumb}", markup=False, highlight=False, style="dim")
-    # Skipped routes matter when nothing matched (or when asked); otherwise they are noise.
-    for r, why in (result["skipped_routes"].items() if verbose or not moments else []):
+    # A route that is off changes what any search can find, so it is said every time (on stderr).
+    for note in result.get("notes") or []:
+        console.print(f"[yellow]![/yellow] {_line(note)}")
+    for r, why in result["skipped_routes"].items():
         reason = why.splitlines()[0] if why else "unavailable"
-        console.print(f"[yellow]![/yellow] {r} route not searched: {_line(reason)}")
+        console.print(f"[yellow]![/yellow] {r} route {_line(reason)}")
     if verbose:
         console.print(f"{result['seconds'] * 1000:.0f} ms, candidates {result.get('candidates', {})}")
 
@@ -279,6 +283,12 @@ def status(
               f"failed {len(info['failed'])}, incomplete {len(info['incomplete'])}")
     for route, counts in info["routes"].items():
         out.print(f"  {route:<7} {counts}")
+    sem = info.get("semantic", {})
+    if sem.get("state") == "on":
+        out.print(f"semantic   text vectors for {sem['embedded']} of {sem['videos']} videos ({sem['model']})"
+                  + (f"; {sem['note']}" if sem.get("note") else ""), highlight=False)
+    elif sem:
+        out.print(f"semantic   off: {_line(sem.get('note') or 'unavailable')}", highlight=False)
     for route, name in info["models"].items():
         out.print(f"model {route:<7} {name}")
     if rows:

@@ -80,11 +80,13 @@ class Evidence:
     start: float
     end: float
     text: str | None = None  # transcript sentence / OCR line / title / caption; None for visual
+    match: str | None = None  # text routes: "lexical" (the words), "semantic" (the meaning) or "both"
 
     def describe(self) -> str:
+        how = f" ({self.match})" if self.match else ""
         if self.text:
-            return f"{self.route} {self.score:.2f}: {self.text}"
-        return f"{self.route} {self.score:.2f}"
+            return f"{self.route} {self.score:.2f}{how}: {self.text}"
+        return f"{self.route} {self.score:.2f}{how}"
 
 
 @dataclass
@@ -126,6 +128,7 @@ class Moment:
                     "start": round(e.start, 2),
                     "end": round(e.end, 2),
                     "text": e.text,
+                    "match": e.match,
                 }
                 for e in self.evidence
             ],

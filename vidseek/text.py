@@ -19,7 +19,8 @@ _SPACE_RE = re.compile(r"\s+")
 STOPWORDS = frozenset(
     """a an the and or of to in on at for with by from is are was were be been it its this that
     these those as do does did not no can could will would shall should may might what which who
-    whom how why when where there here i you he she we they me him her us them my your our their
+    whom how why when where there here i you he she we they me him her us them my your our their his
+    hers its ours yours theirs
     的 了 在 是 和 与 或 及 也 都 就 而 着 过 把 被 让 给 这 那 一个 我们 你们 他们 吗 呢 吧 啊""".split()
 )
 

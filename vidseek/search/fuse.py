@@ -27,6 +27,7 @@ class ScoredHit:
     end: float
     score: float
     text: str | None = None
+    match: str | None = None  # text hits: lexical | semantic | both
 
 
 def noisy_or(scores: Sequence[float]) -> float:
@@ -102,7 +103,7 @@ def _moment(cluster: list[ScoredHit], video_level: list[ScoredHit], path: str,
         # 10 s on a static scene) made speech moments several times longer than what was said.
         start, end = shots.snap(start, end)
     top = max(cluster, key=lambda h: h.score)
-    evidence = [Evidence(h.route, h.score, h.start, h.end, h.text)
+    evidence = [Evidence(h.route, h.score, h.start, h.end, h.text, h.match)
                 for h in sorted(best.values(), key=lambda h: -h.score)]
     pos = shots.at((top.start + top.end) / 2)
     thumbnail = shots.thumbnail(pos) if pos is not None else None

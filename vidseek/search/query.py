@@ -3,26 +3,44 @@
 Usage::
 
     lib.search("a dog on a skateboard").routes("visual", "speech").limit(5).to_list()
+    Search(SearchDeps(settings, catalog, lambda: store, analyzers), "default", "狗").to_list()
+
+Text routes match by words (BM25 recall, re-scored by query coverage) and by meaning (a text
+embedding searched in the same Milvus request, scored against unrelated background sentences), and
+each hit carries one calibrated score from both (`settings.text_match`: hybrid, lexical, semantic).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
-from vidseek.errors import QueryError
+from vidseek.errors import ModelUnavailableError, QueryError
+from vidseek.index.analyzers import TEXT_EMBEDDER, Analyzers
 from vidseek.records import OPTIONAL_ROUTES, ROUTES, TEXT_ROUTES, VISUAL, Moment
 from vidseek.search.fuse import ScoredHit, fuse, promising
-from vidseek.search.scoring import QueryTerms, text_score
-from vidseek.store.catalog import VideoRecord
+from vidseek.search.scoring import QueryTerms, hybrid_score, text_score
+from vidseek.settings import Settings
+from vidseek.store.catalog import Catalog, VideoRecord
+from vidseek.store.milvus import MilvusStore, StoredHit
 from vidseek.text import normalize
 
-if TYPE_CHECKING:
-    from vidseek.engine import Engine
+MATCH_MODES = ("hybrid", "lexical", "semantic")
+
+
+@dataclass
+class SearchDeps:
+    """What a search reads: settings, the catalog, the store (opened on first use) and the models."""
+
+    settings: Settings
+    catalog: Catalog
+    store: Callable[[], MilvusStore]
+    analyzers: Analyzers
 
 
 def _load_image(image: np.ndarray | bytes | str | Path) -> np.ndarray:
@@ -51,26 +69,30 @@ class SearchTrace:
     routes_skipped: dict[str, str] = field(default_factory=dict)
     candidates: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    text_match: str = "hybrid"  # what the text routes actually did (lexical when the embedder is unavailable)
+    notes: list[str] = field(default_factory=list)  # e.g. why matching by meaning was off
 
 
 class Search:
     """A chainable query. Builder methods validate, store and return `self`."""
 
-    def __init__(self, engine: Engine, tenant: str, text: str | None = None,
+    def __init__(self, deps: SearchDeps, tenant: str, text: str | None = None,
                  image: np.ndarray | bytes | str | Path | None = None):
         self._text = (text or "").strip()
         if not self._text and image is None:
             raise QueryError("the query is empty: give a sentence or keywords to search for, or an example image")
-        self._engine = engine
+        self._deps = deps
+        settings = deps.settings
         self._tenant = tenant
         self._image = _load_image(image) if image is not None else None
         self._limit = 10
         self._offset = 0
-        self._min_score = engine.settings.min_score
-        self._routes: list[str] = [r for r in ROUTES if r in engine.settings.routes]
+        self._min_score = settings.min_score
+        self._match = settings.text_match
+        self._routes: list[str] = [r for r in ROUTES if r in settings.routes]
         # Neither .routes() nor VIDSEEK_ROUTES chose: the optional text routes (captions) are searched too,
         # which costs nothing until some video has rows for them (they only widen the BM25 route filter).
-        explicit = "routes" in engine.settings.model_fields_set
+        explicit = "routes" in settings.model_fields_set
         self._optional: list[str] = [] if explicit else [r for r in OPTIONAL_ROUTES if r not in self._routes]
         self._path_prefix: str | None = None
         self._video_ids: list[int] | None = None
@@ -107,6 +129,13 @@ class Search:
             raise QueryError(f"unknown route(s) {unknown}; choose from {list(ROUTES)}")
         self._routes = list(routes)
         self._optional = []
+        return self
+
+    def match(self, mode: str) -> Search:
+        """How text routes match: "hybrid" (words and meaning, the default), "lexical" or "semantic"."""
+        if mode not in MATCH_MODES:
+            raise QueryError(f"unknown text match {mode!r}; choose from {list(MATCH_MODES)}")
+        self._match = mode
         return self
 
     def per_video(self, n: int) -> Search:
@@ -154,7 +183,7 @@ class Search:
 
     def _allowed(self) -> set[int]:
         """Ids of the tenant's indexed videos passing the filters (only computed when there are filters)."""
-        return {v.id for v in self._engine.catalog.videos(self._tenant, status="done") if self._keep(v)}
+        return {v.id for v in self._deps.catalog.videos(self._tenant, status="done") if self._keep(v)}
 
     def _store_filter(self, allowed: set[int] | None) -> str:
         """Conditions pushed into Milvus besides the tenant (which the store always adds)."""
@@ -167,34 +196,75 @@ class Search:
 
     def _recall_text(self, routes: list[str], flt: str) -> list[ScoredHit]:
         query = QueryTerms.parse(self._text)
-        if query.empty:
+        embedder = self._embedder()
+        if query.empty and embedder is None:
             return []
         route_flt = f"route in {routes}"
         expr = f"({flt}) and {route_flt}" if flt else route_flt
-        k, store = self._engine.settings.recall_k, self._engine.store
-        scored = self._score_text(query, store.search_text(self._text, k, self._tenant, expr), fuzzy=False)
-        self.trace.candidates["text"] = len(scored)
-        if not any(h.score >= self._min_score for h in scored):
+        k, store = self._deps.settings.recall_k, self._deps.store()
+        if embedder is None:
+            hits = self._score_text(query, store.search_text(self._text, k, self._tenant, expr), fuzzy=False)
+        else:
+            vector = embedder.encode_query(self._text)
+            lexical = self._text if self._match == "hybrid" and not query.empty else None
+            found = store.search_text_dense(lexical, vector, k, self._tenant, expr)
+            hits = self._score_hybrid(query, found, embedder, vector, fuzzy=False)
+        self.trace.candidates["text"] = len(hits)
+        worded = [h for h in hits if h.match in ("lexical", "both")]
+        if self._match != "semantic" and not query.empty and not any(h.score >= self._min_score for h in worded):
             # No exact word matched well: retry with trigrams to catch OCR/ASR misspellings.
             fuzzy = store.search_text(self._text, k, self._tenant, expr, fuzzy=True)
-            scored = self._score_text(query, fuzzy, fuzzy=True)
-            self.trace.candidates["text_fuzzy"] = len(scored)
-        return scored
+            self.trace.candidates["text_fuzzy"] = len(fuzzy)
+            hits = _best_per_row(hits + self._score_text(query, fuzzy, fuzzy=True))
+        return hits
+
+    def _embedder(self) -> Any | None:
+        """The text embedder when this search matches by meaning (and any video has vectors), else None."""
+        self.trace.text_match = self._match
+        if self._match == "lexical":
+            return None
+        analyzers = self._deps.analyzers
+        embedder = analyzers.embedder()
+        if embedder is None:
+            reason = analyzers.reason(TEXT_EMBEDDER) or "unavailable"
+            self.trace.notes.append(f"matching by meaning is off, words only: {reason}")
+        elif not self._deps.catalog.embedded_count(self._tenant, embedder.tag):
+            self.trace.notes.append("matching by meaning is off, words only: no indexed video has text vectors "
+                                    "from this text model yet; run `vidseek index` on your folders to add them")
+            embedder = None
+        if embedder is None:
+            if self._match == "semantic":
+                raise ModelUnavailableError(self.trace.notes[-1])
+            self.trace.text_match = "lexical"
+        return embedder
 
     @staticmethod
     def _score_text(query: QueryTerms, hits: list, fuzzy: bool) -> list[ScoredHit]:
-        return [ScoredHit(h.video_id, h.route, h.start, h.end, text_score(query, h.text or "", fuzzy), h.text)
-                for h in hits]
+        return [ScoredHit(h.video_id, h.route, h.start, h.end, text_score(query, h.text or "", fuzzy), h.text,
+                          "lexical") for h in hits]
+
+    def _score_hybrid(self, query: QueryTerms, hits: list[StoredHit], embedder: Any, vector: np.ndarray,
+                      fuzzy: bool) -> list[ScoredHit]:
+        if not hits:
+            return []
+        texts = [h.text or "" for h in hits]
+        semantic = embedder.score(vector, np.stack([h.vector for h in hits]), texts, self._text)
+        out = []
+        for h, text, sem in zip(hits, texts, semantic):
+            lexical = text_score(query, text, fuzzy) if self._match == "hybrid" else 0.0
+            score, how = hybrid_score(lexical, float(sem))
+            out.append(ScoredHit(h.video_id, h.route, h.start, h.end, score, h.text, how))
+        return out
 
     def _recall_visual(self, flt: str) -> list[ScoredHit]:
-        engine = self._engine
-        if not engine.catalog.has_route(VISUAL, self._tenant):
+        deps = self._deps
+        if not deps.catalog.has_route(VISUAL, self._tenant):
             # Nothing was embedded (e.g. no model when indexing): don't load, or download, one.
-            self.trace.routes_skipped[VISUAL] = "no indexed video has the visual route (see `vidseek status`)"
+            self.trace.routes_skipped[VISUAL] = _visual_off(deps.catalog.route_problem(VISUAL, self._tenant))
             return []
-        encoder = engine.analyzers.get(VISUAL)
+        encoder = deps.analyzers.get(VISUAL)
         if encoder is None:
-            self.trace.routes_skipped[VISUAL] = engine.analyzers.reason(VISUAL) or "unavailable"
+            self.trace.routes_skipped[VISUAL] = f"off: {deps.analyzers.reason(VISUAL) or 'unavailable'}"
             return []
         out = []
         queries = []
@@ -203,7 +273,7 @@ class Search:
         if self._image is not None:
             queries.append((encoder.encode_images([self._image])[0], encoder.calibrate_image))
         for vector, calibrate in queries:
-            hits = engine.store.search_visual(vector, engine.settings.recall_k, self._tenant, flt)
+            hits = deps.store().search_visual(vector, deps.settings.recall_k, self._tenant, flt)
             self.trace.candidates[VISUAL] = self.trace.candidates.get(VISUAL, 0) + len(hits)
             scores = calibrate([h.raw for h in hits]) if hits else []
             out += [ScoredHit(h.video_id, VISUAL, h.start, h.end, float(s)) for h, s in zip(hits, scores)]
@@ -214,7 +284,7 @@ class Search:
 
         `self.total` then holds how many moments passed the cutoff in all."""
         t0 = time.perf_counter()
-        catalog = self._engine.catalog
+        catalog = self._deps.catalog
         self.total = 0
         if not catalog.done_count(self._tenant):
             return []
@@ -247,4 +317,24 @@ class Search:
         return [m.to_dict() for m in self.to_list()]
 
 
-__all__ = ["Search", "SearchTrace"]
+def _visual_off(problem: str | None) -> str:
+    """What to tell a user whose library has no image embeddings: why, and the one thing that fixes it."""
+    again = "then `vidseek index <your folders>` adds the visual route to what is indexed (nothing else is redone)"
+    if problem is None:
+        return f"off: no indexed video has image embeddings, so what is seen cannot be searched; {again}"
+    why, _, fix = problem.partition(" Fix: ")
+    fix = fix.rstrip(". ") or "set VIDSEEK_VISUAL_MODEL to a model that loads (`vidseek models list`)"
+    return f"off: what is seen cannot be searched, {why.rstrip('.')}. Fix: {fix}; {again}"
+
+
+def _best_per_row(hits: list[ScoredHit]) -> list[ScoredHit]:
+    """One hit per stored row (the exact and the fuzzy pass may both return it): the better one."""
+    best: dict[tuple, ScoredHit] = {}
+    for h in hits:
+        key = (h.video_id, h.route, h.start, h.end, h.text)
+        if key not in best or h.score > best[key].score:
+            best[key] = h
+    return list(best.values())
+
+
+__all__ = ["Search", "SearchDeps", "SearchTrace"]

@@ -2,8 +2,9 @@
 
 BM25 scores grow with query length and corpus statistics, so they cannot carry a "no match"
 cutoff. Text hits are therefore re-scored by how much of the query's content the text covers:
-every query token is looked for in the text (exact, prefix or near-identical spelling to absorb
-OCR/ASR slips), weighted so that stop words barely count.
+every query token is looked for in the text (exact, same stem, prefix or near-identical spelling to
+absorb OCR/ASR slips), weighted so that stop words barely count. The semantic side (a calibrated
+embedding score, `vidseek.analyze.embed`) joins the lexical one by noisy-OR in `hybrid_score`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,27 @@ from functools import lru_cache
 from vidseek.text import STOPWORDS, has_cjk, tokens
 
 _STOP_WEIGHT = 0.15
+_STEM_CREDIT = 0.9  # "asked" for "ask", "americans" for "american"
 _PREFIX_CREDIT = 0.8  # "skateboard" in "skateboarding"
 _FUZZY_MIN = 0.84  # OCR slip: "shutterstcck"
+_BOTH_MIN = 0.2  # each side must reach this for a hit to count as matched by words *and* meaning
+_SUFFIXES = ("ing", "ies", "ied", "es", "ed", "s")
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    """A light English stem, enough to meet inflections: `stem("asked") == stem("asks") == "ask"`."""
+    if has_cjk(word) or len(word) < 4 or not word.isalpha():
+        return word
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
+            base = word[: -len(suffix)]
+            if suffix in ("ies", "ied"):
+                return base + "y"
+            if suffix in ("ing", "ed") and len(base) >= 4 and base[-1] == base[-2] and base[-1] not in "lsz":
+                return base[:-1]  # "running" -> "run"
+            return base
+    return word
 
 
 @dataclass(frozen=True)
@@ -57,10 +77,19 @@ def _token_set(text: str) -> frozenset[str]:
     return frozenset(tokens(text))
 
 
+@lru_cache(maxsize=100_000)
+def _stem_set(text_tokens: frozenset[str]) -> frozenset[str]:
+    return frozenset(stem(t) for t in text_tokens)
+
+
 def _term_credit(term: str, text_tokens: frozenset[str], fuzzy: bool) -> float:
     if term in text_tokens:
         return 1.0
-    if has_cjk(term) or len(term) < 4:
+    if has_cjk(term) or len(term) < 3:
+        return 0.0
+    if stem(term) in _stem_set(text_tokens):
+        return _STEM_CREDIT
+    if len(term) < 4:
         return 0.0
     best = 0.0
     for tok in text_tokens:
@@ -95,3 +124,15 @@ def text_score(query: QueryTerms, text: str, fuzzy: bool = True) -> float:
     """
     cov = coverage(query, text, fuzzy)
     return cov * cov if query.content_count >= 2 else cov
+
+
+def hybrid_score(lexical: float, semantic: float) -> tuple[float, str]:
+    """One calibrated score for a text hit from its word and meaning scores, and how it matched.
+
+    Noisy-OR, as between routes: agreement raises confidence, and each side alone keeps its meaning
+    against the cutoff. >>> hybrid_score(0.5, 0.5) == (0.75, "both")
+    """
+    score = 1.0 - (1.0 - lexical) * (1.0 - semantic)
+    if min(lexical, semantic) >= _BOTH_MIN:
+        return score, "both"
+    return score, "lexical" if lexical >= semantic else "semantic"

@@ -157,4 +157,6 @@ class SearchOut(BaseModel):
     total: int
     seconds: float
     skipped_routes: dict[str, str]
+    text_match: str = "hybrid"  # what the text routes did: hybrid, lexical (words only) or semantic
+    notes: list[str] = []  # e.g. why matching by meaning is off, with the fix
     moments: list[MomentOut]

@@ -47,6 +47,7 @@ def run_search(tenant: Tenant, body: SearchIn, image: bytes | None) -> SearchOut
     moments = search.to_list()
     return SearchOut(query=body.q, image=image is not None, offset=body.offset, limit=body.limit, total=search.total,
                      seconds=round(search.trace.seconds, 4), skipped_routes=search.trace.routes_skipped,
+                     text_match=search.trace.text_match, notes=search.trace.notes,
                      moments=[MomentOut.of(m) for m in moments])
 
 

@@ -316,8 +316,9 @@ function renderResults(res, append, seq) {
   const { moments, total } = res;
   const secs = typeof res.seconds === 'number' ? ` · ${res.seconds.toFixed(2)} s` : '';
   $('#results-status').textContent = total ? `${plural(total, 'moment')}${secs}` : '';
-  const skipped = Object.entries(res.skipped_routes || {});
-  $('#skipped').replaceChildren(...skipped.map(([r, why]) => el('p', {}, `${r} route not searched: ${why}`)));
+  const skipped = Object.entries(res.skipped_routes || {}).map(([r, why]) => `${r} route ${why}`);
+  skipped.push(...(res.notes || []));
+  $('#skipped').replaceChildren(...skipped.map((line) => el('p', {}, line)));
   $('#skipped').hidden = !skipped.length;
   const grid = $('#results');
   const start = state.search.moments.length - moments.length;
