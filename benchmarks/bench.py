@@ -489,6 +489,9 @@ def fill(lib, size: int, encoder, dim: int, seed: int) -> dict[str, Any]:
                for i in range(64)]
     concepts = np.asarray(encoder.encode_texts(phrases), dtype=np.float32)
     concepts /= np.linalg.norm(concepts, axis=1, keepdims=True)
+    # Text rows get random unit vectors from the configured text model's width and tag: dense search
+    # costs the same for any values (embedding 300k word-salad rows for real would take hours here).
+    embedder = lib.analyzers.embedder()
     store = lib.store
     store.ensure_visual(dim)
     n_videos = size // SEGMENTS_PER_VIDEO
@@ -504,6 +507,10 @@ def fill(lib, size: int, encoder, dim: int, seed: int) -> dict[str, Any]:
         t = time.perf_counter()
         n_vis += store.insert_visual(vrows)
         t_vis += time.perf_counter() - t
+        if embedder is not None:
+            dense = rng.standard_normal((len(trows), store.text_dim)).astype(np.float32)
+            dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+            trows = [dict(r, dense=d, ev=embedder.tag) for r, d in zip(trows, dense)]
         t = time.perf_counter()
         n_txt += store.insert_text(trows)
         t_txt += time.perf_counter() - t
@@ -522,7 +529,7 @@ def fill(lib, size: int, encoder, dim: int, seed: int) -> dict[str, Any]:
                                               for i, (s, e) in enumerate(segs)])
         rows = {"visual": len(segs), "speech": 2 * len(segs), "ocr": len(segs) - 1, "title": 1}
         routes = {r: {"state": "done", "version": "bench", "rows": rows[r]} for r in ALL_ROUTES}
-        lib.catalog.finish_video(rec.id, routes)
+        lib.catalog.finish_video(rec.id, routes, embedder.tag if embedder is not None else None)
         t_cat += time.perf_counter() - t
         which = rng.integers(len(concepts), size=len(segs))
         noise = rng.standard_normal((len(segs), dim)).astype(np.float32)
@@ -688,6 +695,13 @@ def _query_size(args, lib, size: int, model: Path | None, warm: list[str], qs: l
     if "fuzzy" in inspect.signature(store.search_text).parameters:
         fuzzy = lambda q: store.search_text(q, k, "default", route_flt, fuzzy=True)  # noqa: E731
         raw["search_text_fuzzy"] = _stats(_latencies(fuzzy, qs[:40], warm[:2]))
+    embedder = lib.analyzers.embedder() if hasattr(lib.analyzers, "embedder") else None
+    if embedder is not None:  # the semantic side of the text routes: query encoding, then the hybrid request
+        qvec = {}
+        enc = _latencies(lambda q: qvec.setdefault(q, embedder.encode_query(q)), qs, warm)
+        raw["encode_query_text"] = _stats(enc)
+        hybrid = lambda q: store.search_text_dense(q, qvec[q], k, "default", route_flt)  # noqa: E731
+        raw["search_text_hybrid"] = _stats(_latencies(hybrid, qs, warm))
     t_cat = _latencies(lambda _: lib.catalog.videos("default", status="done"), qs[:20], warm[:1])
     raw["catalog_videos"] = _stats(t_cat)
     res["raw"] = raw
@@ -698,6 +712,8 @@ def _query_size(args, lib, size: int, model: Path | None, warm: list[str], qs: l
         counts = []
 
         def run(q, routes=routes, counts=counts):
+            if embedder is not None:
+                embedder._queries.clear()  # each search pays for encoding its query, as a new query would
             counts.append(len(lib.search(q).routes(*routes).limit(10).to_list()))
 
         e2e[mode] = _stats(_latencies(run, qs, warm))
@@ -706,6 +722,8 @@ def _query_size(args, lib, size: int, model: Path | None, warm: list[str], qs: l
     rows = [[f"lib.search().routes({mode}).limit(10)", f"{s['p50']:.1f}", f"{s['p95']:.1f}", f"{s['mean']:.1f}",
              f"{found[mode]:.1f} results"] for mode, s in e2e.items()]
     labels = {"encode_text": "encoder.encode_texts (1 query)",
+              "encode_query_text": "text embedder.encode_query (1 query, first time)",
+              "search_text_hybrid": f"store.search_text_dense(BM25 + dense, limit={k})",
               "search_text": f"store.search_text(limit={k}, {route_flt})",
               "search_text_fuzzy": "store.search_text(..., fuzzy=True) (40 queries)",
               "search_visual": f"store.search_visual(limit={k})", "catalog_videos": "catalog.videos(status='done')"}

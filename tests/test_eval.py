@@ -283,7 +283,7 @@ def test_runner_measures_what_the_index_can_answer(bench):
     image_query = EvalQuery("pic", None, [], image=picture)
     with vidseek.open(data, **settings) as engine:
         run = run_eval(engine, [*load_queries(queries), image_query], media_root=root)
-    assert run.settings == ["fused", "ocr", "title"]
+    assert run.settings == ["fused", "lexical", "semantic", "ocr", "title"]  # text matching ablated too
     report = build_report(run)
     ocr, fused, title = (report["metrics"][s] for s in ("ocr", "fused", "title"))
     assert (ocr["R@1"], ocr["MRR"], ocr["medR"], ocr["mR@1@0.5"], ocr["no_match"]) == (1.0, 1.0, 1.0, 1.0, 1.0)

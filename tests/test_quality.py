@@ -44,7 +44,7 @@ def test_tiny_corpus_meets_the_quality_floors(tmp_path, tiny_clip_dir):
     print(done.stdout[-6000:])
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert set(report["metrics"]) == {"fused", "visual", "speech", "ocr", "title"}
+    assert set(report["metrics"]) == {"fused", "lexical", "semantic", "visual", "speech", "ocr", "title"}
     assert (tmp_path / "out" / "chart.png").stat().st_size > 10_000
     # fusion must beat every route alone on the full query set
     best_alone = max(report["metrics"][r]["R@1"] for r in ("visual", "speech", "ocr", "title"))

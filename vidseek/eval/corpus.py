@@ -7,7 +7,9 @@ every timed event). The same seed gives the same files. Each video is a run of c
 * English narration (espeak-ng, four voices) of distinct facts, 0-3 sentences with silence between,
   sometimes over quiet "music" (a tone chord with filtered noise); silent chapters may get music alone.
   Every fact has a near-miss twin in another video ("the blue ferry leaves the north pier" vs "the red
-  ferry ..."), so R@1 is not trivial; about a third of the speech queries are paraphrased.
+  ferry ..."), so R@1 is not trivial; about a third of the speech queries are paraphrased (tag
+  `paraphrase`), and about a third of the facts and signs also get a query in the other language
+  ("红色渡轮从北码头出发" for English speech, "airport post office" for a Chinese sign; tag `crosslingual`).
 * Scene changes: signs in English and Chinese (OCR route), shapes on grey (the tiny test CLIP's colour x
   shape classes, each shown once in the corpus; text and PNG image queries), filler scenes.
 Plus: meaningful file names (title route), a faint static watermark in every fourth video, four frame
@@ -39,7 +41,7 @@ from PIL import Image, ImageDraw
 from vidseek.media.synth import SAMPLE_RATE, AudioClip, Scene, Shape, make_video, speak
 from vidseek.text import has_cjk
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: cross-lingual queries and the paraphrase / crosslingual tags
 RGB = tuple[int, int, int]
 COLOURS: dict[str, RGB] = {"red": (220, 30, 30), "green": (30, 170, 40), "blue": (30, 60, 220),
                            "yellow": (235, 215, 30)}  # the tiny test CLIP's classes (tests/tinyclip.py)
@@ -68,13 +70,22 @@ _DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
 
 @dataclass(frozen=True)
 class _Template:
-    """A family of facts; the slots used in `query` identify one fact (and its near-miss twins)."""
+    """A family of facts; the slots used in `query` identify one fact (and its near-miss twins).
+
+    `cross` is the query in the other language, its slots filled from `words` (value -> translation)."""
 
     lang: str
     text: str
     query: str
     paraphrase: str | None
     options: dict[str, str]  # slot -> "value|value|..."
+    cross: str | None = None
+    words: dict[str, str] = field(default_factory=dict)  # "value=translation|..." per slot, flattened
+
+    def translate(self, values: dict[str, str]) -> str | None:
+        if self.cross is None:
+            return None
+        return self.cross.format(**{k: self.words.get(v, v) for k, v in values.items()})
 
     @property
     def identity(self) -> list[str]:
@@ -85,26 +96,58 @@ class _Template:
         return {name: values.split("|") for name, values in self.options.items()}
 
 
+def _words(pairs: str) -> dict[str, str]:
+    return dict(pair.split("=") for pair in pairs.split("|"))
+
+
+_ZH_WORDS = _words(
+    "red=红色|blue=蓝色|green=绿色|yellow=黄色|white=白色|black=黑色|silver=银色|orange=橙色|purple=紫色|brown=棕色|"
+    "ferry=渡轮|train=火车|bus=公交车|tram=电车|boat=小船|north=北|south=南|east=东|west=西|pier=码头|station=车站|"
+    "gate=大门|bridge=桥|clocks=钟表|glass=玻璃|maps=地图|toys=玩具|kites=风筝|stamps=邮票|coins=硬币|ships=船舶|"
+    "shells=贝壳|dolls=娃娃|insects=昆虫|hats=帽子|monday=周一|tuesday=周二|wednesday=周三|thursday=周四|"
+    "friday=周五|saturday=周六|sunday=周日|baker=面包师|teacher=老师|farmer=农民|doctor=医生|painter=画家|"
+    "sailor=水手|plumber=水管工|fisherman=渔夫|piano=钢琴|clock=钟|bicycle=自行车|lamp=台灯|window=窗户|"
+    "radio=收音机|fridge=冰箱|door=门|kitchen=厨房|garden=花园|library=图书馆|garage=车库|classroom=教室|"
+    "barn=谷仓|hallway=走廊|apples=苹果|oranges=橙子|tomatoes=西红柿|noodles=面条|peaches=桃子|cherries=樱桃|"
+    "onions=洋葱|mushrooms=蘑菇|village=村子|city=城市|castle=城堡|church=教堂|harbour=港口|"
+    "Harbour=港口|Riverside=河边|Mountain=山区|Airport=机场|Lakeside=湖边|Forest=森林|Old Town=老城|"
+    "Seaside=海边|Valley=山谷|Hilltop=山顶|Downtown=市中心|Castle=城堡|Maple=枫树|Central=中央|Pine Hill=松山|"
+    "Sunset Bay=日落湾|Crystal Lake=水晶湖|Golden Gate=金门|Bamboo Grove=竹林|Eastside=东区|"
+    "Ferry Terminal=渡轮码头|Flower Market=花卉市场|Railway Museum=铁路博物馆|Bus Station=公交车站|Tea House=茶馆|"
+    "Fish Market=鱼市场|Art Gallery=美术馆|Public Library=图书馆|Bicycle Shop=自行车店|Water Park=水上乐园|"
+    "Post Office=邮局|Police Station=派出所|Ice Rink=溜冰场|Bakery=面包店|Book Store=书店|Swimming Pool=游泳馆")
+_EN_WORDS = _words(
+    "港口=harbour|河边=riverside|山区=mountain|机场=airport|湖边=lakeside|森林=forest|老城=old town|海边=seaside|"
+    "山谷=valley|市中心=downtown|北区=north district|南区=south district|东区=east district|西区=west district|"
+    "竹林=bamboo grove|松山=pine hill|金港=golden harbour|新城=new town|桃园=peach garden|月湖=moon lake|"
+    "渡轮码头=ferry terminal|花卉市场=flower market|铁路博物馆=railway museum|公交车站=bus station|茶馆=tea house|"
+    "鱼市场=fish market|美术馆=art gallery|图书馆=library|自行车店=bicycle shop|水上乐园=water park|邮局=post office|"
+    "派出所=police station|溜冰场=ice rink|面包店=bakery|书店=bookshop|游泳馆=swimming pool")
+
 _FACTS = (
     _Template("en", "The {colour} {vehicle} leaves the {side} {stop} {time}.", "the {colour} {vehicle} leaves the "
               "{side} {stop}", "{colour} {vehicle} departing from the {side} {stop}",
               {"colour": "red|blue|green|yellow|white|black|silver|orange|purple|brown",
                "vehicle": "ferry|train|bus|tram|boat", "side": "north|south|east|west",
                "stop": "pier|station|gate|bridge",
-               "time": "at nine in the morning|before sunset|at noon|after midnight|every hour"}),
+               "time": "at nine in the morning|before sunset|at noon|after midnight|every hour"},
+              "{colour}的{vehicle}从{side}{stop}出发", _ZH_WORDS),
     _Template("en", "The museum of {topic} opens on {day} {extra}.", "the museum of {topic} opens on {day}",
               "{topic} museum open on {day}",
               {"topic": "clocks|glass|maps|toys|kites|stamps|coins|ships|shells|dolls|insects|hats", "day": _DAYS,
-               "extra": "with free tickets for children|until late in the evening|after the holidays"}),
+               "extra": "with free tickets for children|until late in the evening|after the holidays"},
+              "{topic}博物馆{day}开门", _ZH_WORDS),
     _Template("en", "The old {job} repairs the {thing} in the {room}.", "the {job} repairs the {thing} in the {room}",
               "{job} fixing a {thing} in the {room}",
               {"job": "baker|teacher|farmer|doctor|painter|sailor|plumber|fisherman",
                "thing": "piano|clock|bicycle|lamp|window|radio|fridge|door",
-               "room": "kitchen|garden|library|garage|classroom|barn|hallway"}),
+               "room": "kitchen|garden|library|garage|classroom|barn|hallway"},
+              "{job}在{room}修{thing}", _ZH_WORDS),
     _Template("en", "Fresh {food} are sold in the {town} square every {day}.", "fresh {food} are sold in the {town} "
               "square every {day}", "buy {food} in the {town} square on {day}",
               {"food": "apples|oranges|tomatoes|noodles|peaches|cherries|onions|mushrooms",
-               "town": "village|city|castle|church|harbour", "day": _DAYS}),
+               "town": "village|city|castle|church|harbour", "day": _DAYS},
+              "每{day}在{town}广场卖新鲜的{food}", _ZH_WORDS),
 )
 _SIGNS = (
     _Template("en", "{place} {facility}", "{place} {facility}", None,
@@ -112,12 +155,14 @@ _SIGNS = (
                         "Castle|Maple|Central|Pine Hill|Sunset Bay|Crystal Lake|Golden Gate|Bamboo Grove|Eastside",
                "facility": "Ferry Terminal|Flower Market|Railway Museum|Bus Station|Tea House|Fish Market|Art Gallery|"
                            "Public Library|Bicycle Shop|Water Park|Post Office|Police Station|Ice Rink|Bakery|"
-                           "Book Store|Swimming Pool"}),
+                           "Book Store|Swimming Pool"},
+              "{place}{facility}", _ZH_WORDS),
     _Template("zh", "{place}{facility}", "{place}{facility}", None,
               {"place": "港口|河边|山区|机场|湖边|森林|老城|海边|山谷|市中心|北区|南区|东区|西区|"
                         "竹林|松山|金港|新城|桃园|月湖",
                "facility": "渡轮码头|花卉市场|铁路博物馆|公交车站|茶馆|鱼市场|美术馆|图书馆|"
-                           "自行车店|水上乐园|邮局|派出所|溜冰场|面包店|书店|游泳馆"}),
+                           "自行车店|水上乐园|邮局|派出所|溜冰场|面包店|书店|游泳馆"},
+              "the {facility} in {place}", _EN_WORDS),
 )
 
 
@@ -145,6 +190,7 @@ class _Item:  # one fact (spoken) or sign (shown); `query` is None when it gets 
     query: str | None = None
     paraphrase: str | None = None
     paraphrased: bool = False  # the query is the paraphrase, not the verbatim words
+    cross: str | None = None  # the query in the other language (kept when the item gets a cross query)
 
 
 @dataclass
@@ -202,7 +248,7 @@ class _Pool:
         self.used.add(self._key(index, values))
         t = self.templates[index]
         return _Item(self.kind, t.lang, t.text.format(**values), t.query.format(**values).lower(),
-                     t.paraphrase.format(**values) if t.paraphrase else None)
+                     t.paraphrase.format(**values) if t.paraphrase else None, cross=t.translate(values))
 
     def draw(self, twins: bool = True) -> list[_Item]:
         """Two new facts that differ in one identity slot (or one new fact, for an out-of-library query)."""
@@ -224,9 +270,11 @@ def _deal(rng: np.random.Generator, pool: _Pool, slots: list[_Chapter], share: f
         keep = rng.random() < share
         for item in pair:
             if not keep:
-                item.query = None
+                item.query, item.cross = None, None
             elif item.paraphrase and rng.random() < 0.33:
                 item.query, item.paraphrased = item.paraphrase, True
+            if item.cross is not None and rng.random() >= 0.33:
+                item.cross = None
     order = [a for a, _ in pairs] + [b for _, b in pairs]
     for chapter, item in zip(slots, order):
         getattr(chapter, attr).append(item)
@@ -310,7 +358,7 @@ def _visuals(chapter: _Chapter, fps: int, rng: np.random.Generator) -> tuple[lis
 
 def _event(item: _Item, start: float, end: float) -> dict:
     return {"kind": item.kind, "start": start, "end": end, "text": item.text, "lang": item.lang, "query": item.query,
-            "paraphrased": item.paraphrased}
+            "paraphrased": item.paraphrased, "cross": item.cross}
 
 
 def _sounds(chapter: _Chapter, voices: Path, rng: np.random.Generator) -> tuple[list[AudioClip], list[dict], float]:
@@ -402,10 +450,11 @@ def shape_image(colour: str, shape: str, rng: np.random.Generator, size: int = 1
 
 
 def _query(text: str | None, videos: list[str], start: float | None, end: float | None, routes: list[str],
-           kind: str, image: str | None = None) -> dict:
+           kind: str, image: str | None = None, tags: list[str] | None = None) -> dict:
     lang = None if text is None else "zh" if has_cjk(text) else "en"
-    return {"query": text, "image": image, "videos": videos, "start": start, "end": end, "lang": lang,
-            "routes": routes, "kind": kind}
+    out = {"query": text, "image": image, "videos": videos, "start": start, "end": end, "lang": lang,
+           "routes": routes, "kind": kind}
+    return {**out, "tags": tags} if tags else out
 
 
 def _queries(records: list[dict], spec: _SizeSpec, pools: list[_Pool], out: Path, rng: np.random.Generator
@@ -416,7 +465,11 @@ def _queries(records: list[dict], spec: _SizeSpec, pools: list[_Pool], out: Path
         for e in (e for e in rec["events"] if e["kind"] in ("speech", "sign") and e["query"]):
             kind = e["kind"] + ("-paraphrase" if e["paraphrased"] else "")
             route = "speech" if e["kind"] == "speech" else "ocr"
-            found.append(_query(e["query"], [rec["name"]], e["start"], e["end"], [route], kind))
+            tags = ["paraphrase"] if e["paraphrased"] else None
+            found.append(_query(e["query"], [rec["name"]], e["start"], e["end"], [route], kind, tags=tags))
+            if e.get("cross"):
+                found.append(_query(e["cross"], [rec["name"]], e["start"], e["end"], [route],
+                                    e["kind"] + "-crosslingual", tags=["crosslingual"]))
         for e in (e for e in rec["events"] if e["kind"] == "shape"):
             colour, shape = e["class"]
             found.append(_query(f"a {colour} {shape}", [rec["name"]], e["start"], e["end"], ["visual"], "shape"))

@@ -13,7 +13,8 @@ A line looks like::
 * `videos`: the expected video(s), relative to the media root; `[]` = out-of-library (the right
   answer is "no match").
 * `start`/`end` (optional, both or neither): the expected moment in the first expected video.
-* `lang` (optional) and `routes` (optional tags from visual/speech/ocr/title) group the results.
+* `lang` (optional), `routes` (optional tags from visual/speech/ocr/title/caption) and `tags` (optional
+  free labels, e.g. `paraphrase`, `crosslingual`) group the results.
 * `id` is optional (default `L<line>`) and must be unique. Other keys are kept in `extra`, unchecked.
   Blank lines are skipped.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,10 @@ from typing import Any
 from vidseek.errors import VidseekError
 from vidseek.records import ROUTES
 
-KNOWN_KEYS = ("id", "query", "image", "videos", "start", "end", "lang", "routes")
+KNOWN_KEYS = ("id", "query", "image", "videos", "start", "end", "lang", "routes", "tags")
+
+
+_TAG = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
 class QueryFileError(VidseekError):
@@ -62,7 +67,7 @@ class EvalQuery:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "query": self.text, "image": str(self.image) if self.image else None,
                 "videos": self.videos, "start": self.start, "end": self.end, "lang": self.lang,
-                "routes": self.tags}
+                "routes": [t for t in self.tags if t in ROUTES], "tags": [t for t in self.tags if t not in ROUTES]}
 
 
 def load_queries(path: str | Path) -> list[EvalQuery]:
@@ -127,6 +132,10 @@ def parse_query(raw: str, where: str, folder: Path, line: int = 0) -> EvalQuery:
     unknown = [t for t in tags if t not in ROUTES]
     if unknown:
         raise fail(f'unknown route {unknown[0]!r} in "routes"; choose from {", ".join(ROUTES)}')
+    labels = obj.get("tags") or []
+    if not isinstance(labels, list) or not all(isinstance(t, str) and _TAG.match(t) for t in labels):
+        raise fail('"tags" must be a list of short labels (letters, digits, - and _), e.g. ["paraphrase"]')
+    tags = list(dict.fromkeys([*tags, *labels]))
     extra = {k: v for k, v in obj.items() if k not in KNOWN_KEYS}
     return EvalQuery(id=str(qid), text=text.strip() if text else None, videos=[v.strip() for v in videos],
                      image=image_path, start=start, end=end, lang=lang, tags=list(tags), line=line, extra=extra)

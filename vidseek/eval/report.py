@@ -122,7 +122,8 @@ def misses(results: Sequence[QueryResult]) -> list[dict[str, Any]]:
 
 
 def _evidence(e: dict[str, Any]) -> str:
-    return f"{e['route']} {e['score']:.2f}" + (f": {e['text']}" if e.get("text") else "")
+    how = f" ({e['match']})" if e.get("match") else ""
+    return f"{e['route']} {e['score']:.2f}{how}" + (f": {e['text']}" if e.get("text") else "")
 
 
 # output ------------------------------------------------------------------------------------
@@ -163,6 +164,12 @@ def print_tables(report: dict[str, Any], console: Console) -> None:
     own = {f"{route} alone": by_tag[route][route] for route in by_tag if route in by_tag.get(route, {})}
     if own:
         console.print(metrics_table("each route alone, on the queries tagged for it", own, first="route"))
+    if "lexical" in by_tag:
+        rows = {}
+        for tag in by_tag[FUSED]:
+            for setting, label in ((FUSED, "hybrid"), ("lexical", "words only"), ("semantic", "meaning only")):
+                rows[f"{tag}: {label}"] = by_tag[setting][tag]
+        console.print(metrics_table("text matching ablation (all routes fused), by tag", rows, first="tag: text match"))
     for line in report["warnings"]:
         console.print(f"[yellow]![/yellow] {escape(line)}")
 

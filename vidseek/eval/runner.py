@@ -11,6 +11,9 @@ Each query is searched with `.limit(limit * per_video).per_video(per_video)` so 
 otherwise show only 4); the first `limit` moments are kept as the record. Image-only queries are
 "n/a" on the text routes (speech, ocr, title). Before timing, one untimed warm-up search per route
 setting loads the models, so p50/p95 measure searches, not model start-up.
+
+When the text routes can match by meaning, the ablation also runs every route fused with text matched
+by words only (`lexical`) and by meaning only (`semantic`); `fused` is the default hybrid.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ if TYPE_CHECKING:
     from vidseek.search.query import Search
 
 FUSED = "fused"
-SETTINGS: tuple[str, ...] = (FUSED, *ROUTES)
+MATCHES = ("lexical", "semantic")  # fused, with the text routes matching by words only / by meaning only
+SETTINGS: tuple[str, ...] = (FUSED, *MATCHES, *ROUTES)
 
 
 @dataclass
@@ -49,7 +53,7 @@ class Hit:
     @classmethod
     def of(cls, m: Moment) -> Hit:
         evidence = [{"route": e.route, "score": round(e.score, 4), "start": round(e.start, 2),
-                     "end": round(e.end, 2), "text": e.text} for e in m.evidence]
+                     "end": round(e.end, 2), "text": e.text, "match": e.match} for e in m.evidence]
         return cls(m.path, round(m.start, 2), round(m.end, 2), round(m.score, 4), m.routes, evidence)
 
     @property
@@ -131,7 +135,8 @@ def run_eval(engine: Engine, queries: Sequence[EvalQuery], media_root: str | Pat
         where = f"library {library!r}" if library else str(engine.settings.data_dir)
         raise VidseekError(f"nothing is indexed in {where}; pass --index FOLDER or run `vidseek index` first")
     routes = indexed_routes(videos)
-    settings = [FUSED] + [r for r in routes if r in engine.settings.routes] if ablation else [FUSED]
+    matches = list(MATCHES) if _semantic_on(engine, videos) else []
+    settings = [FUSED, *matches] + [r for r in routes if r in engine.settings.routes] if ablation else [FUSED]
     cutoff = engine.settings.min_score if min_score is None else min_score
     matcher = VideoMatcher((v.path for v in videos if v.status == "done"), media_root)
 
@@ -154,6 +159,18 @@ def run_eval(engine: Engine, queries: Sequence[EvalQuery], media_root: str | Pat
     return EvalRun(results, settings, config, _warnings(results, routes, skipped))
 
 
+def _semantic_on(engine: Engine, videos: Sequence[Any]) -> bool:
+    """True when some indexed video has text vectors from the configured text model."""
+    embedder = engine.analyzers.embedder()
+    return embedder is not None and any(v.status == "done" and v.embedding == embedder.tag for v in videos)
+
+
+def _narrow(search: Search, setting: str) -> Search:
+    if setting in MATCHES:
+        return search.match(setting)
+    return search if setting == FUSED else search.routes(setting)
+
+
 def _run_one(start: Callable[[EvalQuery], Search], q: EvalQuery, setting: str, matcher: VideoMatcher,
              limit: int, per_video: int, skipped: dict[str, str]) -> Outcome:
     out = Outcome(setting)
@@ -161,9 +178,7 @@ def _run_one(start: Callable[[EvalQuery], Search], q: EvalQuery, setting: str, m
         out.status, out.note = "n/a", f"an image-only query cannot be answered by the {setting} route"
         return out
     try:
-        search = start(q).limit(limit * per_video).per_video(per_video)
-        if setting != FUSED:
-            search.routes(setting)
+        search = _narrow(start(q).limit(limit * per_video).per_video(per_video), setting)
         t0 = time.perf_counter()
         moments = search.to_list()
         out.latency_ms = (time.perf_counter() - t0) * 1000.0
@@ -190,10 +205,7 @@ def _warm_up(start: Callable[[EvalQuery], Search], queries: Sequence[EvalQuery],
     if q is None:
         return
     try:
-        search = start(q).limit(limit)
-        if setting != FUSED:
-            search.routes(setting)
-        search.to_list()
+        _narrow(start(q).limit(limit), setting).to_list()
     except VidseekError:
         pass  # the timed run records the error for this query
 
@@ -234,7 +246,7 @@ def _warnings(results: list[QueryResult], routes: list[str], skipped: dict[str, 
     for route, why in skipped.items():
         if route not in routes:  # already said: not indexed
             continue
-        out.append(f"{route} route not searched: {(why or 'unavailable').splitlines()[0]}")
+        out.append(f"{route} route {(why or 'off').splitlines()[0]}")
     errors = [(r.query.id, o.note) for r in results for o in r.outcomes.values() if o.status == "error"]
     if errors:
         out.append(f"{len(errors)} searches failed and count as misses (first: {errors[0][0]}: {errors[0][1]})")
