@@ -20,7 +20,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidseek.analyze.clip import CONFIG_FILE, ImageTextEncoder
+from vidseek.analyze.clip import CONFIG_FILE, ImageTextEncoder, ModelFiles
 from vidseek.errors import ModelUnavailableError
 from vidseek.settings import Settings
 
@@ -175,4 +175,5 @@ def load_visual_model(settings: Settings) -> ImageTextEncoder:
 
     Usage: `encoder = load_visual_model(Settings()); encoder.load()`
     """
-    return ImageTextEncoder(settings.visual_model, settings)
+    name = settings.visual_model
+    return ImageTextEncoder(name, settings, lambda: ModelFiles.from_export(resolve_visual_model(name, settings)))
