@@ -338,11 +338,20 @@ def models_export(
 
 @models_app.command("list")
 def models_list() -> None:
-    """Registered visual model names and the hub ids they resolve to."""
-    from vidseek.analyze.registry import VISUAL_MODELS
+    """Registered visual model names, what each resolves to, and which are downloaded (size on disk)."""
+    from vidseek.analyze.registry import visual_model_status
 
-    for name, spec in VISUAL_MODELS.items():
-        out.print(f"{name:<20} {spec.hub_id}  ({spec.family}; {', '.join(spec.languages)})", highlight=False)
+    try:
+        rows = visual_model_status(_settings(None))
+    except VidseekError as exc:
+        _fail(exc)
+    for row in rows:
+        spec = row.spec
+        kind = "needs torch: vidseek models export" if spec.layout == "export" else spec.layout
+        state = f"downloaded {row.size_bytes / 1e6:,.0f} MB in {row.folder}" if row.downloaded else "not downloaded"
+        default = " (default)" if row.default else ""
+        out.print(f"{spec.name:<20} {spec.hub_id} [{kind}; {', '.join(spec.languages)}] {spec.notes}{default}; "
+                  f"{state}", highlight=False, markup=False)
 
 
 @app.command()
