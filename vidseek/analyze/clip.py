@@ -53,9 +53,9 @@ _FIX_HINT = (
 # vidseek_model.json next to the model files once checked on your own frames.
 # clip: openai ViT-B/32 gives ~0.25-0.35 for a good caption and ~0.12-0.20 for an unrelated one.
 # chinese_clip: an estimate from the same logit scale (100).
-# siglip: read off sigmoid(cos * 117 + -12.9) (the scale and bias of the SigLIP base checkpoints,
-#   not of every SigLIP): probability ~0.01 at cos 0.07 and ~0.95 at 0.135. SigLIP 2 and NLLB-SigLIP
-#   exports publish no scale or bias, so this stays an estimate until measured.
+# siglip: read off sigmoid(cos * 117 - 12.9), roughly the learnt scale and bias of SigLIP base
+#   checkpoints as recalled (not checked here): probability ~0.01 at cos 0.07, ~0.2 at 0.10 (score
+#   0.3) and ~0.95 at 0.135. The SigLIP 2 and NLLB-SigLIP ONNX exports publish no scale or bias.
 FAMILY_CALIBRATION: dict[str, dict[str, Any]] = {
     "clip": {"kind": "linear", "low": 0.18, "high": 0.32},
     "chinese_clip": {"kind": "linear", "low": 0.20, "high": 0.40},

@@ -100,8 +100,8 @@ class VisualModelSpec(ModelSpec):
 # Crossmodal-3600 (Immich's table: mean of recall@1/5/10) it scores 72.5 on Chinese and 68.3 on
 # English; SigLIP 2 B/16 scores 64.4 / 75.2 and NLLB-SigLIP base 72.9 / 69.7. Its ViT-B/32 costs
 # 73 CPU-ms a frame here in fp32 against 412 for a B/16 at 224 px (NLLB-SigLIP's B/16 runs at
-# 384 px), and the download is about 1.4 GB (351 MB visual, ~1.1 GB text) against ~1.5 GB for
-# SigLIP 2 and ~2 GB for NLLB-SigLIP. See README "Models" for the sources and what is estimated.
+# 384 px). Downloads: ~1.5 GB for it and SigLIP 2 (fp32 only), ~2 GB for NLLB-SigLIP. README
+# "Models" has the sources and says what is estimated.
 VISUAL_MODELS: Registry[VisualModelSpec] = Registry("visual", "VIDSEEK_VISUAL_MODEL", (
     VisualModelSpec("clip-xlmr-b32", "immich-app/XLM-Roberta-Base-ViT-B-32__laion5b_s13b_b90k",
                     ("zh", "en", "multilingual"), "best zh recall per CPU-ms", family="clip"),
