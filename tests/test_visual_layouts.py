@@ -193,6 +193,11 @@ def test_a_file_missing_from_the_hub_repo_names_the_fix(
             resolve_visual_model("siglip2-base", settings)
         with pytest.raises(ModelUnavailableError, match=r"has no repo test-immich/nothing-here.*HF_TOKEN"):
             resolve_visual_model("test-immich/nothing-here", settings)
+    # the repo gets fixed upstream: the next run completes the partial copy, fetching only what it lacks
+    with hubserver.HubServer({registry_repo: repo_folders[IMMICH]}) as fixed:
+        monkeypatch.setenv("HF_ENDPOINT", fixed.url)
+        assert resolve_visual_model("siglip2-base", settings).textual.is_file()
+        assert fixed.downloaded() == {"textual/model.onnx"}
 
 
 @pytest.mark.parametrize("name", ["siglip2-base", "clip-vit-b32", "someone/not-a-real-clip"])
