@@ -277,6 +277,16 @@ def test_search_json_has_moments_with_evidence(indexed, clips):
     assert any(e["route"] == "speech" and "kite" in e["text"] for e in top["evidence"])
 
 
+def test_every_search_says_the_visual_route_is_off_and_how_to_fix_it(indexed):
+    data, env, _ = indexed
+    for query in ("the red boat leaves the harbour", "a birthday cake with candles"):  # a hit, and none
+        done = run_cli(data, "search", query, env=env)
+        assert done.returncode == 0
+        line = next(x for x in done.stderr.splitlines() if "visual route off" in x)
+        assert "what is seen cannot be searched" in line and "Fix:" in line and "VIDSEEK_VISUAL_MODEL" in line
+        assert "`vidseek index <your folders>` adds the visual route" in line
+
+
 def test_nonsense_query_says_no_match(indexed):
     data, env, _ = indexed
     done = run_cli(data, "search", "quantum zebra orchestra", env=env)

@@ -12,19 +12,23 @@ import os
 import subprocess
 import sys
 
-# measured on seed 0 (10 videos, 36 queries): see the closing note of the evaluation issue
+# measured on seed 0 (10 videos, 45 queries, corpus generator 2) with the default text model; the first
+# numbers are from before semantic search (36 queries), see the closing note of the evaluation issue
 FLOORS = [
-    "speech@speech.R@1=0.75",  # 12/14 clearly spoken English sentences: 0.86
-    "ocr@ocr.R@1=0.8",  # 5/5 rendered English and Chinese signs: 1.0
+    "speech@speech.R@1=0.75",  # 17/19 clearly spoken English sentences, paraphrased and cross-lingual: 0.89
+    "ocr@ocr.R@1=0.8",  # 8/8 rendered English and Chinese signs: 1.0
     "title@title.R@1=0.66",  # 3/3: 1.0
-    "visual@visual.R@1=0.65",  # tiny test CLIP, 9 shape queries (3 by image): 0.89
-    "fused.R@1=0.8",  # all in-library queries: 0.90 (best single route alone: 0.43)
-    "fused.MRR=0.85",  # 0.93
-    "fused.mR@1@0.3=0.8",  # 0.90
-    "fused.mR@1@0.5=0.75",  # 0.87 (0.61 while speech moments were widened to whole shots)
-    "speech@speech.mIoU=0.6",  # 0.71
-    "speech.no_match=0.6",  # 4/5 out-of-library queries answered "no match" by text routes: 0.8
-    "fused.no_match=0.3",  # 0.40: the tiny CLIP maps any unknown word to one embedding (a test-model artefact)
+    "visual@visual.R@1=0.65",  # tiny test CLIP, 9 shape queries (3 by image): 1.0
+    "fused.R@1=0.8",  # all in-library queries: 0.87 (words only: 0.69; best single route alone: 0.47)
+    "fused.MRR=0.85",  # 0.94
+    "fused.mR@1@0.3=0.8",  # 0.87
+    "fused.mR@1@0.5=0.75",  # 0.85 (0.61 while speech moments were widened to whole shots)
+    "speech@speech.mIoU=0.6",  # 0.74
+    "speech.no_match=0.6",  # 4/6 out-of-library queries answered "no match" by the speech route: 0.67
+    "fused.no_match=0.3",  # 0.50: the tiny CLIP maps any unknown word to one embedding (a test-model artefact)
+    "fused@crosslingual.R@1=0.5",  # 5/8 Chinese queries for English speech/signs and back: 0.62 (words only: 0)
+    "semantic@crosslingual.R@1=0.5",  # meaning only: 0.62
+    "fused@paraphrase.R@1=0.7",  # 3/4 paraphrased speech queries: 0.75
 ]
 
 
@@ -49,3 +53,7 @@ def test_tiny_corpus_meets_the_quality_floors(tmp_path, tiny_clip_dir):
     # fusion must beat every route alone on the full query set
     best_alone = max(report["metrics"][r]["R@1"] for r in ("visual", "speech", "ocr", "title"))
     assert report["metrics"]["fused"]["R@1"] > best_alone + 0.2
+    # and matching by meaning must add what words alone cannot find
+    by_tag = report["breakdown"]["by_tag"]
+    assert by_tag["fused"]["crosslingual"]["R@1"] >= by_tag["lexical"]["crosslingual"]["R@1"] + 0.4
+    assert report["metrics"]["fused"]["R@1"] >= report["metrics"]["lexical"]["R@1"] + 0.1

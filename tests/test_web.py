@@ -425,3 +425,30 @@ def test_a_question_gets_an_answer_card_whose_citation_plays_the_moment(page: Pa
         f"the citation did not play {first['start']}–{first['end']}", timeout=10)
     ActionChains(page.driver).send_keys(Keys.ESCAPE).perform()
     page.wait_player(False, "Escape did not close the player")
+
+
+def test_a_library_without_the_visual_route_says_so_with_the_fix(tmp_path: Path):
+    """Indexed with no image-text model: every search shows that what is seen cannot be searched, and how to fix it."""
+    data = tmp_path / "data"
+    media = tmp_path / "media"
+    make_video(media / "sign.mp4", [Scene(3, (220, 220, 220), text="Harbour Bakery")], size=(320, 240))
+    env = {"VIDSEEK_VISUAL_MODEL": str(tmp_path / "none"), "VIDSEEK_MEDIA_ROOTS": str(media)}
+    with Server(data, env) as server, server.client() as api:
+        lib = api.post("/api/libraries", json={"name": "plain"}).json()
+        api.post(f"/api/libraries/{lib['id']}/videos", json={"root": media.name, "path": ""})
+        assert all(j["state"] == "done" for j in server.wait_jobs(None))
+        driver = new_driver()
+        try:
+            page = Page(driver, server.url)
+            page.open()
+            for query, cards in (("harbour bakery", 1), ("a birthday cake with candles", 0)):
+                page.search(query)
+                page.wait_for(lambda d: "visual route off" in d.find_element(By.ID, "skipped").text,
+                              "the page does not say the visual route is off")
+                note = page.find("#skipped").text
+                assert "Fix:" in note and "VIDSEEK_VISUAL_MODEL" in note and "vidseek index" in note
+                page.wait_for(lambda d, n=cards: len(page.cards()) == n, f"expected {cards} result cards")
+            page.shot("visual-off")
+            page.check_console()
+        finally:
+            driver.quit()

@@ -158,7 +158,11 @@ def _print_report(report) -> None:
     for path, problem in report.problems:
         console.print(f"[red]✗[/red] {_line(path)}: {_line(problem)}")
     for route, reason in report.unavailable.items():
-        console.print(f"[yellow]![/yellow] {route} route unavailable, indexed without it: {_line(reason)}")
+        if route == "semantic":  # the text embedder: every text route still matches by words
+            console.print(f"[yellow]![/yellow] matching by meaning unavailable, text indexed for words only: "
+                          f"{_line(reason)}")
+        else:
+            console.print(f"[yellow]![/yellow] {route} route unavailable, indexed without it: {_line(reason)}")
     n_failed = len(report.failed)
     console.print(
         f"indexed {report.count('indexed')}, updated {report.count('updated')}, "

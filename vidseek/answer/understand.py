@@ -38,7 +38,7 @@ from vidseek.text import normalize
 
 if TYPE_CHECKING:
     from vidseek.answer.llm import ChatClient
-    from vidseek.engine import Tenant
+    from vidseek.answer.source import Library
     from vidseek.settings import Settings
     from vidseek.store.catalog import LibraryRecord, VideoRecord
 
@@ -81,11 +81,11 @@ class Plan:
         return out
 
 
-def understand(question: str, tenant: Tenant, client: ChatClient | None = None, routes: list[str] | None = None,
+def understand(question: str, tenant: Library, client: ChatClient | None = None, routes: list[str] | None = None,
                now: float | None = None) -> Plan:
     """Read a question into a Plan (see module doc); `client` adds an LLM's reading, `now` fixes "today"."""
     now = time.time() if now is None else now
-    routes = [r for r in (routes or default_routes(tenant.engine.settings)) if r in ROUTES]
+    routes = [r for r in (routes or default_routes(tenant.settings)) if r in ROUTES]
 
     @functools.cache
     def videos() -> list[VideoRecord]:  # listed only when a name or language filter needs them

@@ -26,6 +26,7 @@ class Analyzers:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._models: dict[str, Any] = {}
+        self._idle: dict[str, Any] = {}  # created, not loaded (the text embedder's width and tag need no weights)
         self._reasons: dict[str, str] = {}
         self._lock = threading.Lock()  # the server's request threads and indexer share these models
 
@@ -63,14 +64,34 @@ class Analyzers:
         """The text embedder (`vidseek.analyze.embed.TextEmbedder`), or None (see `reason(TEXT_EMBEDDER)`)."""
         return self.get(TEXT_EMBEDDER)
 
+    def _unloaded_embedder(self) -> Any | None:
+        """The text embedder, created but not necessarily loaded (its width and tag need no weights)."""
+        if TEXT_EMBEDDER in self._models:
+            return self._models[TEXT_EMBEDDER]
+        if TEXT_EMBEDDER in self._reasons:
+            return None
+        with self._lock:
+            if TEXT_EMBEDDER not in self._idle:
+                try:
+                    self._idle[TEXT_EMBEDDER] = self._create(TEXT_EMBEDDER)
+                except ModelUnavailableError as exc:
+                    self._reasons[TEXT_EMBEDDER] = str(exc)
+                    return None
+            return self._idle[TEXT_EMBEDDER]
+
     def text_dim(self) -> int | None:
         """Width of the text vectors the store must hold, without loading a registered model."""
-        if TEXT_EMBEDDER in self._models:
-            return self._models[TEXT_EMBEDDER].dim
+        model = self._unloaded_embedder()
         try:
-            with self._lock:
-                model = self._create(TEXT_EMBEDDER)
-            return model.dim
+            return model.dim if model is not None else None
+        except ModelUnavailableError:  # an unregistered model must load to know its width
+            return None
+
+    def text_tag(self) -> str | None:
+        """The text embedder's tag (which model made a row's vector), without loading a registered model."""
+        model = self._unloaded_embedder()
+        try:
+            return model.tag if model is not None else None
         except ModelUnavailableError:
             return None
 
@@ -88,7 +109,7 @@ class Analyzers:
             return None
         if route not in self._models:
             try:
-                model = self._create(route)
+                model = self._idle.pop(route, None) or self._create(route)
                 model.load()
             except ModelUnavailableError as exc:
                 self._reasons[route] = str(exc)

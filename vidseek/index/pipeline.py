@@ -189,12 +189,12 @@ class VideoIndexer:
 
     def _embed_rest(self, result: FileResult, embedding: str | None = None, t0: float | None = None) -> FileResult:
         """Give the video's stored text rows current vectors if some lack them (no decoding happens)."""
-        embedder = self.embedder
-        if result.status not in ("indexed", "updated", "skipped") or embedder is None or result.video_id is None:
+        if result.status not in ("indexed", "updated", "skipped") or result.video_id is None:
             return result
         if result.status != "skipped":
             embedding = self.catalog.get_by_path(self.library.id, result.path).embedding
-        if embedding == embedder.tag:
+        tag = self.analyzers.text_tag()  # known without loading the model: a no-op run loads nothing
+        if tag is None or embedding == tag or (embedder := self.embedder) is None:
             return result
         from vidseek.index.embed import embed_stored
 

@@ -12,6 +12,7 @@ each hit carries one calibrated score from both (`settings.text_match`: hybrid, 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -249,9 +250,12 @@ class Search:
             return []
         texts = [h.text or "" for h in hits]
         semantic = embedder.score(vector, np.stack([h.vector for h in hits]), texts, self._text)
+        numbers = _numbers(self._text)
         out = []
         for h, text, sem in zip(hits, texts, semantic):
             lexical = text_score(query, text, fuzzy) if self._match == "hybrid" else 0.0
+            if numbers and (theirs := _numbers(text)) and not numbers & theirs:
+                sem = 0.0  # "part 2" is not "PART1", however alike they embed: numbers are exact
             score, how = hybrid_score(lexical, float(sem))
             out.append(ScoredHit(h.video_id, h.route, h.start, h.end, score, h.text, how))
         return out
@@ -315,6 +319,13 @@ class Search:
 
     def to_dicts(self) -> list[dict]:
         return [m.to_dict() for m in self.to_list()]
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def _numbers(text: str) -> set[str]:
+    return set(_DIGITS.findall(text))
 
 
 def _visual_off(problem: str | None) -> str:
