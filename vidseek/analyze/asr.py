@@ -503,8 +503,9 @@ def _blocks(container: av.container.InputContainer) -> Iterator[av.AudioFrame | 
     """The first audio stream's frames joined into blocks of about `_FIFO_SAMPLES`, then None (flush).
 
     The timestamps are cleared on the way into the FIFO: the resampler's filter graph rejects
-    the gaps and overlaps in timestamps that real (cut, concatenated) files have. A frame FFmpeg
-    cannot decode (a damaged packet) is skipped instead of ending the track."""
+    the gaps and overlaps in timestamps that real (cut, concatenated) files have. Damaged data
+    (InvalidDataError) does not fail the file: the audio decoded before it is kept, as
+    faster-whisper does (PyAV's decode generator is finished once it has raised)."""
     import av
 
     fifo = av.AudioFifo()
