@@ -34,7 +34,7 @@ PY = sys.executable
 _EXE = Path(PY).with_name("vidseek")
 VIDSEEK = [str(_EXE)] if _EXE.exists() else [PY, "-m", "vidseek.cli"]
 PARTS = ("quality", "index", "query", "load")
-PACKAGES = ("vidseek", "numpy", "onnxruntime", "faster-whisper", "ctranslate2", "rapidocr-onnxruntime", "pymilvus",
+PACKAGES = ("vidseek", "numpy", "onnxruntime", "faster-whisper", "ctranslate2", "rapidocr", "pymilvus",
             "milvus-lite", "av", "torch", "transformers", "fastapi", "uvicorn")
 STAGES = ("frames", "visual", "ocr", "speech", "store")
 FULL = {"corpora": ["tiny", "small"], "minutes": [], "sizes": [10_000, 100_000, 1_000_000], "queries": 200,

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from faster_whisper import decode_audio
 from faster_whisper.transcribe import Segment as WhisperSegment
 
 from vidseek.analyze import asr
@@ -21,8 +20,9 @@ from vidseek.analyze.asr import (
     resolve_model_path,
     verify_whisper_base,
 )
-from vidseek.errors import ModelUnavailableError
-from vidseek.media.synth import AudioClip, Scene, make_video, speak
+from vidseek.errors import MediaError, ModelUnavailableError
+from vidseek.media.probe import OPEN_OPTIONS
+from vidseek.media.synth import AudioClip, Scene, make_audio, make_video, speak
 from vidseek.settings import Settings
 from vidseek.text import normalize
 
@@ -175,12 +175,71 @@ def test_segments_regroup_into_sentences() -> None:
     assert [t for t, *_ in got[3:]] == ["it costs 3.5 dollars at vidseek.io.", "你好!", "再见。"]
 
 
+# --------------------------------------------------------------------------- decoding audio
+
+SHARED_SPEECH = Path(__file__).resolve().parents[2] / "shared" / "media" / "speech"
+
+
+def stereo_tone(path: Path, rate: int, seconds: float = 2.0, hz: float = 440.0) -> Path:
+    """Stereo at `rate` (PCM for .wav, else AAC): a tone on the left channel, silence on the right."""
+    import av
+
+    t = np.arange(int(rate * seconds)) / rate
+    left = (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+    frame = av.AudioFrame.from_ndarray(np.stack([left, np.zeros_like(left)]), format="fltp", layout="stereo")
+    frame.rate = rate
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("pcm_s16le" if path.suffix == ".wav" else "aac", rate=rate)
+        stream.layout = "stereo"
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    return path
+
+
+def audio_files(tmp: Path) -> list[Path]:
+    """44.1 kHz stereo WAV, 48 kHz stereo AAC, 16 kHz mono AAC in an MP4 with video, and the real clips."""
+    files = [stereo_tone(tmp / "tone44.wav", 44_100), stereo_tone(tmp / "tone48.m4a", 48_000)]
+    files.append(make_video(tmp / "tone.mp4", [Scene(3.0, (20, 40, 80))], size=(160, 90),
+                            audio=[AudioClip(0.5, make_audio(tmp / "tone16.wav", 2.0, tone_hz=440))]))
+    return files + sorted(p for p in SHARED_SPEECH.glob("*") if p.suffix in {".flac", ".mp4", ".wav"})
+
+
+@pytest.mark.skipif(not OPEN_OPTIONS, reason="PyAV >= 19: faster-whisper's decode_audio passes metadata_errors, "
+                                             "which it rejects, so there is nothing to compare with")
+def test_audio_is_decoded_exactly_as_faster_whisper_does(tmp_path: Path) -> None:
+    from faster_whisper import decode_audio
+
+    for path in audio_files(tmp_path):
+        ours = asr.load_audio(path)
+        assert ours.dtype == np.float32 and ours.ndim == 1 and ours.size > SR, path
+        np.testing.assert_array_equal(ours, decode_audio(str(path), sampling_rate=SR), err_msg=str(path))
+
+
+@pytest.mark.parametrize("name, rate", [("a.wav", 44_100), ("a.m4a", 48_000)])
+def test_audio_decoding_resamples_to_16k_mono(tmp_path: Path, name: str, rate: int) -> None:
+    samples = asr.load_audio(stereo_tone(tmp_path / name, rate, hz=1000))
+    assert samples.dtype == np.float32 and samples.ndim == 1
+    assert samples.size == pytest.approx(2.0 * SR, abs=SR * 0.05)
+    spectrum = np.abs(np.fft.rfft(samples[SR // 4 : SR // 4 + SR]))  # one second: 1 Hz bins
+    assert abs(int(np.argmax(spectrum)) - 1000) <= 2  # still a 1 kHz tone at the new rate
+    assert 0.1 < np.abs(samples).max() < 0.35  # the left channel's 0.3, not clipped or lost in the mix
+
+
+def test_audio_decoding_errors_name_the_file(tmp_path: Path) -> None:
+    mute = make_video(tmp_path / "mute.mp4", [Scene(1.0, (0, 0, 0))], size=(160, 90))
+    assert asr.load_audio(mute).size == 0
+    text = tmp_path / "notes.mp3"
+    text.write_text("not audio")
+    with pytest.raises(MediaError, match="notes.mp3.*cannot decode audio"):
+        asr.load_audio(text)
+
+
 # --------------------------------------------------------------------------- real recognition
 
 
 @needs_espeak
 def test_english_speech_in_a_video(recognizer: SpeechRecognizer, speech_wav: Path, tmp_path: Path) -> None:
-    speech = len(decode_audio(str(speech_wav))) / SR
+    speech = len(asr.load_audio(speech_wav)) / SR
     video = make_video(tmp_path / "fox.mp4", [Scene(speech + 2.5, (20, 40, 80))], audio=[AudioClip(1.0, speech_wav)])
     transcript = recognizer.transcribe(video)
     spans = list(transcript)
@@ -223,7 +282,7 @@ def test_espeak_mandarin_is_barely_intelligible(recognizer: SpeechRecognizer, tm
     wav = speak(reference, tmp_path / "zh.wav", voice="cmn")
     zh = SpeechRecognizer(Settings(model_dir=recognizer.settings.model_dir, asr_language="zh"))
     zh._model, zh._loaded = recognizer._model, True  # share the loaded weights
-    spans = list(zh.transcribe(decode_audio(str(wav))))
+    spans = list(zh.transcribe(asr.load_audio(wav)))
     text = "".join(s.text for s in spans)
     print(f"espeak cmn -> whisper base: {text!r}, char accuracy {char_accuracy(reference, text):.0%}")
     assert all(s.text == normalize(s.text) for s in spans)

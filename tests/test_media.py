@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import shutil
 from fractions import Fraction
 from pathlib import Path
@@ -97,6 +98,41 @@ def test_probe_bad_inputs(bad: dict[str, Path], name: str, message: str) -> None
     with pytest.raises(MediaError, match=message) as caught:
         probe(bad[name])
     assert caught.value.path == str(bad[name])
+
+
+def with_title(source: Path, target: Path, title: bytes) -> Path:
+    """`source` remuxed with a container title of these raw bytes (UTF-8 or not), streams copied."""
+    placeholder = b"Q" * len(title)
+    with av.open(str(source)) as src, av.open(str(target), "w") as dst:
+        dst.metadata["title"] = placeholder.decode()
+        streams = {s.index: dst.add_stream_from_template(s) for s in src.streams if s.type in ("video", "audio")}
+        for packet in src.demux(*[src.streams[i] for i in streams]):
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                dst.mux(packet)
+    data = target.read_bytes()
+    assert data.count(placeholder) == 1
+    target.write_bytes(data.replace(placeholder, title))
+    return target
+
+
+def test_tags_that_are_not_utf8_do_not_fail_a_file(cut_video: Path, tmp_path: Path) -> None:
+    """Old tools write titles in GBK or Latin-1; PyAV < 19 refuses them unless told to ignore errors."""
+    from vidseek.analyze.asr import load_audio
+
+    gbk = with_title(cut_video, tmp_path / "gbk.mkv", "测试 café".encode("gbk"))
+    info = probe(gbk)
+    assert info.duration == pytest.approx(8.0, abs=0.1) and info.has_video and info.has_audio
+    assert abs(len(list(sample_frames(gbk, fps=1.0))) - len(list(sample_frames(cut_video, fps=1.0)))) <= 1
+    assert load_audio(gbk).size == pytest.approx(8 * 16_000, rel=0.02)
+
+
+@pytest.mark.parametrize("version, expected", [("18.1.0", {"metadata_errors": "ignore"}), ("19.0.2", {}),
+                                                ("12.3.0", {"metadata_errors": "ignore"}), ("20.0.0.dev0", {})])
+def test_open_options_follow_the_pyav_version(monkeypatch: pytest.MonkeyPatch, version: str, expected: dict) -> None:
+    probe_module = importlib.import_module("vidseek.media.probe")  # vidseek.media.probe is also the function
+    monkeypatch.setattr(av, "__version__", version)
+    assert probe_module._open_options() == expected
 
 
 def test_probe_missing_and_directory(tmp_path: Path) -> None:

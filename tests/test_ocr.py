@@ -89,6 +89,22 @@ def test_grayscale_and_rgba_frames_are_accepted(reader: TextReader) -> None:
     assert best_match(ENGLISH, reader.read(rgba)) >= 0.8
 
 
+def test_models_come_from_the_wheel_without_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RapidOCR downloads any model file it does not find under the name it expects; vidseek names
+    the files the wheel ships, so loading and reading never reach for the network."""
+    import socket
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"OCR tried to reach the network: {args[:2]}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    fresh = TextReader("rapidocr-ppocrv4", Settings(threads=1))
+    fresh.load()
+    assert best_match(ENGLISH, fresh.read(render([(ENGLISH, (30, 150))]))) >= 0.8
+    assert fresh.version.startswith("rapidocr-ppocrv4:3.")
+
+
 # --------------------------------------------------------------------------- across segments
 
 

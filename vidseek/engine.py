@@ -25,7 +25,7 @@ import numpy as np
 
 from vidseek.errors import NotFoundError, VidseekError
 from vidseek.index.analyzers import Analyzers
-from vidseek.index.pipeline import FileResult, Progress, VideoIndexer
+from vidseek.index.pipeline import FileResult, Progress, VideoIndexer, internal_error
 from vidseek.index.scan import scan
 from vidseek.records import OPTIONAL_ROUTES, ROUTES
 from vidseek.search.query import Search, SearchDeps
@@ -314,7 +314,12 @@ class LibraryHandle:
         report = IndexReport(problems=[(p.path, p.problem) for p in problems])
         indexer = self.indexer(on_event)
         for path in files:
-            result = indexer.index(path, source(path) if source else None)
+            try:
+                result = indexer.index(path, source(path) if source else None)
+            except VidseekError:
+                raise  # the store or catalog itself failed: every file would
+            except Exception as exc:  # the indexer reports a file's own problems; this catches its bugs
+                result = FileResult(str(path), "failed", internal_error(path, exc))
             report.results.append(result)
             if on_file is not None:
                 on_file(result)

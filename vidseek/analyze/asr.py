@@ -12,6 +12,7 @@ local CTranslate2 folder works anywhere.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import math
@@ -34,6 +35,7 @@ from vidseek.settings import Settings
 from vidseek.text import normalize
 
 if TYPE_CHECKING:
+    import av
     from faster_whisper import WhisperModel
     from faster_whisper.transcribe import Segment as WhisperSegment
     from faster_whisper.transcribe import TranscriptionInfo
@@ -460,14 +462,65 @@ class SpeechRecognizer(Model):
 
 
 def load_audio(path: str | Path) -> np.ndarray:
-    """Decode the first audio track to 16 kHz mono float32; empty if the file has no audio."""
+    """Decode the first audio track to 16 kHz mono float32; empty if the file has no audio.
+
+    The same samples faster-whisper's `decode_audio` gives (16-bit mono at 16 kHz, scaled to
+    [-1, 1)), decoded here so that no keyword PyAV dropped (19 removed `metadata_errors`) can
+    fail every file, and so that opening goes through the same options as `media.probe`.
+    """
     import av
-    from faster_whisper import decode_audio
+
+    from vidseek.media.probe import OPEN_OPTIONS
 
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(path), **OPEN_OPTIONS) as container:
             if not container.streams.audio:
                 return np.zeros(0, dtype=np.float32)
-        return decode_audio(str(path), sampling_rate=SAMPLE_RATE)
+            samples = _decode_first_audio(container)
     except (av.FFmpegError, OSError) as exc:
         raise MediaError(path, f"cannot decode audio: {exc}") from exc
+    return samples.astype(np.float32) / 32768.0
+
+
+# Frames are queued up to this many samples (~10 s at 48 kHz) before each resampling call.
+_FIFO_SAMPLES = 500_000
+
+
+def _decode_first_audio(container: av.container.InputContainer) -> np.ndarray:
+    """int16 mono samples at SAMPLE_RATE of the container's first audio stream."""
+    import av
+
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    chunks = [out.to_ndarray().reshape(-1) for block in _blocks(container) for out in resampler.resample(block)]
+    # The resampler's FFmpeg objects are only freed by a collection (SYSTRAN/faster-whisper#390);
+    # without this an indexing run grows by the size of a filter graph for every file.
+    del resampler
+    gc.collect()
+    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+
+
+def _blocks(container: av.container.InputContainer) -> Iterator[av.AudioFrame | None]:
+    """The first audio stream's frames joined into blocks of about `_FIFO_SAMPLES`, then None (flush).
+
+    The timestamps are cleared on the way into the FIFO: the resampler's filter graph rejects
+    the gaps and overlaps in timestamps that real (cut, concatenated) files have. Damaged data
+    (InvalidDataError) does not fail the file: the audio decoded before it is kept, as
+    faster-whisper does (PyAV's decode generator is finished once it has raised)."""
+    import av
+
+    fifo = av.AudioFifo()
+    frames = container.decode(audio=0)
+    while True:
+        try:
+            frame = next(frames)
+        except StopIteration:
+            break
+        except av.error.InvalidDataError:
+            continue
+        frame.pts = None
+        fifo.write(frame)
+        if fifo.samples >= _FIFO_SAMPLES:
+            yield fifo.read()
+    if fifo.samples > 0:
+        yield fifo.read()
+    yield None

@@ -1,7 +1,9 @@
-"""On-screen text: RapidOCR (PP-OCRv4, ONNX Runtime) on segment keyframes, merged across segments.
+"""On-screen text: RapidOCR (PP-OCRv4 mobile, ONNX Runtime) on segment keyframes, merged across segments.
 
 Only each segment's keyframe is read, so the cost is one OCR call per shot, not per frame. Text
 that stays on screen over consecutive segments (titles, captions, watermarks) becomes one span.
+The models ship inside the rapidocr wheel and are loaded from there by path, so OCR never
+reaches for a model hub.
 
     reader = TextReader("rapidocr-ppocrv4", Settings())
     for span in read_segments(segments, reader):
@@ -16,6 +18,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,7 +30,7 @@ from vidseek.settings import Settings
 from vidseek.text import normalize
 
 if TYPE_CHECKING:
-    from rapidocr_onnxruntime import RapidOCR
+    from rapidocr import RapidOCR
 
 Box = tuple[tuple[float, float], ...]  # four (x, y) corners, clockwise from top-left
 _MEANINGFUL_RE = re.compile(r"[^\W_]", re.UNICODE)  # letters, digits, CJK
@@ -38,6 +41,17 @@ SAME_LINE_RATIO = 0.85
 # down to ~10 px high; 960 keeps 1080p subtitles (~45 px -> 24 px) and most small print readable
 # while detection cost stays near that of a 640x360 frame (~0.1 s on one core).
 DEFAULT_MAX_SIDE = 960
+# The models rapidocr 3.8 ships in its wheel (rapidocr/models/; renamed from *_infer to *_mobile
+# within 3.8), the same files rapidocr-onnxruntime 1.4 had. Every one is named, the unused angle
+# classifier too: RapidOCR otherwise resolves a name of its own, and 3.8.0 then downloads a
+# classifier it ships under another name, which fails offline.
+# rapidocr 3.9+ bundles PP-OCRv6 small instead: measured here, it reads a little better (the small
+# eval corpus's OCR queries R@1 0.79 -> 0.81) but costs 2.5x the time per frame.
+MODELS = {
+    "Det": ("ch_PP-OCRv4_det_mobile.onnx", "ch_PP-OCRv4_det_infer.onnx"),
+    "Rec": ("ch_PP-OCRv4_rec_mobile.onnx", "ch_PP-OCRv4_rec_infer.onnx"),
+    "Cls": ("ch_ppocr_mobile_v2.0_cls_mobile.onnx", "ch_ppocr_mobile_v2.0_cls_infer.onnx"),
+}
 
 
 @dataclass(frozen=True)
@@ -56,7 +70,7 @@ def _no_idle_spinning() -> None:
     RapidOCR builds its SessionOptions itself; without this its idle threads spin on the cores
     that searches (in the server) and frame decoding need. Wraps its options builder once."""
     try:
-        from rapidocr_onnxruntime.utils.infer_engine import OrtInferSession
+        from rapidocr.inference_engine.onnxruntime import OrtInferSession
     except ImportError:  # another RapidOCR layout: keep its defaults
         return
     build = OrtInferSession._init_sess_opts
@@ -89,29 +103,36 @@ class TextReader(Model):
     @property
     def version(self) -> str:
         try:
-            lib = metadata.version("rapidocr_onnxruntime")
+            lib = metadata.version("rapidocr")
         except metadata.PackageNotFoundError:
             lib = "missing"
         return f"{self.name}:{lib}:side{self.max_side}"
 
     def _load(self) -> None:
         try:
-            from rapidocr_onnxruntime import RapidOCR
+            import rapidocr
+            from rapidocr import RapidOCR
         except ImportError as exc:
             raise ModelUnavailableError(
-                "OCR needs rapidocr-onnxruntime (`pip install rapidocr-onnxruntime`), or leave 'ocr' out "
-                "of VIDSEEK_ROUTES."
+                f"OCR needs rapidocr (`pip install 'rapidocr>=3.8,<3.9'`), or leave 'ocr' out of VIDSEEK_ROUTES: {exc}"
             ) from exc
+        folder = Path(rapidocr.__file__).parent / "models"
+        paths = {f"{task}.model_path": str(_bundled(folder, names)) for task, names in MODELS.items()}
         threads = min(self.settings.threads or os.cpu_count() or 1, os.cpu_count() or 1)
         _no_idle_spinning()
         self._engine = RapidOCR(
-            text_score=self.settings.ocr_min_confidence,
-            # "max": never upscale before detection. The default ("min" 736) blows a 640x360
-            # keyframe up 2x: 4-5x slower, and it merges English words ("vidseeksearchengine").
-            det_limit_type="max",
-            use_cls=False,  # video text is upright; the 180-degree classifier only costs time
-            intra_op_num_threads=threads,
-            inter_op_num_threads=1,
+            params={
+                "Global.text_score": self.settings.ocr_min_confidence,
+                "Global.use_cls": False,  # video text is upright; the 180-degree classifier only costs time
+                # RapidOCR prints a warning for every frame without text to its own console handler.
+                "Global.log_level": "error",
+                **paths,
+                # "max": never upscale before detection. The default ("min" 736) blows a 640x360
+                # keyframe up 2x: 4-5x slower, and it merges English words ("vidseeksearchengine").
+                "Det.limit_type": "max",
+                "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            }
         )
 
     def read(self, image: np.ndarray) -> list[OcrLine]:
@@ -120,8 +141,7 @@ class TextReader(Model):
         assert self._engine is not None
         small, scale = _fit(image, self.max_side)
         bgr = np.ascontiguousarray(small[..., ::-1])  # PP-OCR was trained on OpenCV (BGR) images
-        result, _ = self._engine(bgr)
-        lines = (_to_line(item, scale) for item in result or ())
+        lines = (_to_line(box, text, score, scale) for box, text, score in _found(self._engine(bgr)))
         return [line for line in lines if self._keep(line)]
 
     def _keep(self, line: OcrLine) -> bool:
@@ -129,6 +149,17 @@ class TextReader(Model):
             line.confidence >= self.settings.ocr_min_confidence
             and len(_MEANINGFUL_RE.findall(line.text)) >= MIN_MEANINGFUL_CHARS
         )
+
+
+def _bundled(models: Path, names: tuple[str, ...]) -> Path:
+    """The first of `names` in rapidocr's models folder, or an error saying which version to install."""
+    for name in names:
+        if (models / name).is_file():
+            return models / name
+    raise ModelUnavailableError(
+        f"rapidocr {metadata.version('rapidocr')} does not ship {names[0]} in {models}; install the version "
+        "vidseek is built for (`pip install 'rapidocr>=3.8,<3.9'`), or leave 'ocr' out of VIDSEEK_ROUTES."
+    )
 
 
 def _fit(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -140,16 +171,24 @@ def _fit(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     ratio = max_side / max(height, width)
     if ratio >= 1:
         return image, 1.0
-    import cv2  # opencv-python-headless comes with rapidocr
+    import cv2  # OpenCV comes with rapidocr
 
     size = (max(1, round(width * ratio)), max(1, round(height * ratio)))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA), 1 / ratio
 
 
-def _to_line(item: list, scale: float) -> OcrLine:
-    corners, raw, score = item[0], str(item[1]), float(item[2])
-    box = tuple((round(x * scale, 1), round(y * scale, 1)) for x, y in corners)
-    return OcrLine(normalize(raw), score, box, raw)
+def _found(result: Any) -> list[tuple[Any, str, float]]:
+    """(corners, text, score) per line. RapidOCR answers with a detection-only result (boxes, no
+    texts) when nothing could be recognised, and with an empty one when nothing was detected."""
+    boxes, texts, scores = (getattr(result, name, None) for name in ("boxes", "txts", "scores"))
+    if boxes is None or texts is None or scores is None:
+        return []
+    return list(zip(boxes, texts, scores))
+
+
+def _to_line(corners: Any, raw: str, score: float, scale: float) -> OcrLine:
+    box = tuple((round(float(x) * scale, 1), round(float(y) * scale, 1)) for x, y in corners)
+    return OcrLine(normalize(str(raw)), float(score), box, str(raw))
 
 
 # --------------------------------------------------------------------------- across segments

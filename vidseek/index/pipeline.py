@@ -98,6 +98,14 @@ class StageClock:
 Progress = Callable[[IndexEvent], None]
 
 
+def internal_error(path: Path | str, exc: Exception) -> str:
+    """A file's error line for an exception nobody expected (a bug here or in a library).
+
+    It fails that one file, not the batch; the traceback goes to the debug log."""
+    log.debug("unexpected error while indexing %s", path, exc_info=exc)
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
 @dataclass
 class _FramePass:
     """What one pass over a video's shots feeds: thumbnails and shot records, visual batches, captions."""
@@ -216,11 +224,12 @@ class VideoIndexer:
         key = str(path)
         try:
             info = probe(path)
-        except MediaError as exc:
+        except Exception as exc:  # a MediaError says what is wrong with the file; anything else is a bug
+            problem = exc.problem if isinstance(exc, MediaError) else internal_error(path, exc)
             if old is None or old.status != "done":
                 rec = self.catalog.start_video(self.library, key, size, mtime, digest, self.source)
-                self.catalog.fail_video(rec.id, exc.problem)
-            return FileResult(key, "failed", exc.problem)
+                self.catalog.fail_video(rec.id, problem)
+            return FileResult(key, "failed", problem)
         previous = old.embedding if old is not None else None
         rec = self.catalog.start_video(self.library, key, size, mtime, digest, self.source)
         self.catalog.set_duration(rec.id, info.duration)
@@ -247,6 +256,11 @@ class VideoIndexer:
                 self.store.delete_video(rec.id)
                 self.catalog.fail_video(rec.id, problem)
             return FileResult(key, outcome, problem, info.duration, video_id=rec.id)
+        except Exception as exc:  # a bug met on this file fails it like a bad file (KeyboardInterrupt still stops)
+            problem = internal_error(path, exc)
+            self.store.delete_video(rec.id)
+            self.catalog.fail_video(rec.id, problem)
+            return FileResult(key, "failed", problem, info.duration, video_id=rec.id)
         self.catalog.finish_video(rec.id, routes, self._embedding_after(fresh, previous))
         return FileResult(key, status, None, info.duration, time.monotonic() - t0, routes, self.clock.seconds,
                           video_id=rec.id)

@@ -31,6 +31,21 @@ _MAGIC = (b"\x1aE\xdf\xa3", b"RIFF", b"FLV", b"OggS", b"ID3", b"fLaC", b"\x00\x0
 _FIRST_FRAME_PACKETS = 500  # give up looking for a decodable first frame after this many packets
 
 
+def _open_options() -> dict[str, str]:
+    """Keywords for `av.open` so that titles and tags that are not UTF-8 cannot fail a file.
+
+    PyAV < 19 decodes metadata strictly unless told otherwise; PyAV 19 always decodes it with
+    surrogateescape and no longer accepts the `metadata_errors` keyword at all."""
+    try:
+        major = int(av.__version__.split(".")[0])
+    except ValueError:  # a development build: assume the current API
+        return {}
+    return {"metadata_errors": "ignore"} if major < 19 else {}
+
+
+OPEN_OPTIONS = _open_options()
+
+
 def is_video_candidate(path: str | Path) -> bool:
     """True when the extension is one we index (video, or audio for speech): `is_video_candidate("a.MP4")`."""
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
@@ -75,7 +90,7 @@ def open_media(path: Path) -> Iterator[av.container.InputContainer]:
     if path.stat().st_size == 0:
         raise MediaError(path, "empty file (0 bytes)")
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        container = av.open(str(path), **OPEN_OPTIONS)
     except av.error.FFmpegError as exc:
         raise MediaError(path, _open_problem(path, exc)) from exc
     try:
@@ -177,7 +192,7 @@ def _undecodable_codec(path: Path, index: int) -> str:
     level = av.logging.get_level()
     av.logging.set_level(av.logging.WARNING)
     try:
-        with av.logging.Capture() as logs, av.open(str(path)):
+        with av.logging.Capture() as logs, av.open(str(path), **OPEN_OPTIONS):
             pass
     except av.error.FFmpegError:
         return "(unknown)"
@@ -218,7 +233,7 @@ def _read_to_end(path: Path, index: int) -> float:
 
     Demuxing without decoding finds where the stream ends much more cheaply than decoding.
     """
-    with av.open(str(path)) as container:
+    with av.open(str(path), **OPEN_OPTIONS) as container:
         stream = container.streams[index]
         start = stream.start_time or 0
         end, packets = start, 0
