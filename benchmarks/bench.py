@@ -62,7 +62,7 @@ SEGMENTS_PER_VIDEO = 100
 FILL_MARKER = "bench-fill.json"
 TEXT_ROUTES = ("speech", "ocr", "title")
 ALL_ROUTES = ("visual", "speech", "ocr", "title")
-STAGES = ("frames", "visual", "ocr", "speech", "store")
+STAGES = ("frames", "visual", "ocr", "speech", "embed", "store")
 
 
 # --------------------------------------------------------------------------------- reporting
@@ -247,6 +247,11 @@ def child_index(spec_path: str) -> int:
             if route == "visual" and ok:  # sessions open on first use: count that as loading too
                 model.encode_images([np.zeros((360, 640, 3), np.uint8)])
             loads[route] = {"seconds": time.perf_counter() - t, "ok": ok, "reason": lib.analyzers.reason(route)}
+        t = time.perf_counter()
+        embedder = lib.analyzers.embedder() if hasattr(lib.analyzers, "embedder") else None
+        if embedder is not None:  # the text embedder (semantic text route): weights, then its calibration
+            embedder.background()
+            loads["text embedder"] = {"seconds": time.perf_counter() - t, "ok": True, "reason": None}
     out["model_load"] = loads
     t = time.perf_counter()
     report = lib.index([spec["video"]])

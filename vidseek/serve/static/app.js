@@ -378,6 +378,12 @@ function thumbnail(url, range) {
   return box;
 }
 
+const MATCH_HELP = {
+  lexical: 'matched by the words of the query',
+  semantic: 'matched by meaning (a paraphrase, or the other language)',
+  both: 'matched by the words and by meaning',
+};
+
 function evidenceList(list = [], max = Infinity, onSeek = null) {
   const ul = el('ul', { class: 'evidence' });
   for (const ev of list.slice(0, max)) {
@@ -385,7 +391,9 @@ function evidenceList(list = [], max = Infinity, onSeek = null) {
     const time = onSeek && ev.start != null
       ? el('button', { type: 'button', class: 'ghost ev-time', onclick: () => onSeek(ev.start) }, fmtTime(ev.start))
       : null;
-    ul.append(el('li', {}, badge(ev.route), time,
+    const how = ev.match ? el('span', { class: `ev-match ev-${ev.match}`, title: MATCH_HELP[ev.match] || '' },
+      ev.match === 'both' ? 'words + meaning' : ev.match === 'semantic' ? 'meaning' : 'words') : null;
+    ul.append(el('li', {}, badge(ev.route), how, time,
       el('span', { class: 'ev-text', title: text }, onSeek ? text : truncate(text, 140))));
   }
   if (list.length > max) ul.append(el('li', { class: 'muted small' }, `+${list.length - max} more`));
