@@ -41,7 +41,9 @@ _BACKGROUND_K = 5  # a row must beat the mean of the query's 5 best unrelated se
 _MARGIN_FLOOR = 0.5  # ... by this many background standard deviations before it scores above 0;
 _MARGIN_SPAN = 2.0  # the score then rises as tanh(excess / span): 0.3 at ~1.2 deviations, 0.76 at 3, 0.88 at 5,
 SEMANTIC_MAX = 0.9  # never reaching the query's own words (a near-miss must not outrank them, nor tie others)
+SEMANTIC_FLOOR = 0.1  # weaker than this is noise, not evidence: it would only reorder near-equal moments
 _QUERY_CACHE = 256
+_PASSAGE_BATCH = 32
 
 
 def row_language(text: str) -> str:
@@ -333,26 +335,35 @@ class TextEmbedder(Model):
         return np.concatenate(parts, axis=1) * self._scale
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
-        """Stored rows -> (N, dim) float32 of unit length."""
+        """Stored rows -> (N, dim) float32 of unit length, in batches (e5's memory grows ~0.7 MB a text)."""
         self.load()
         if not len(texts):
             return np.zeros((0, self.dim), np.float32)
-        return self._concat(texts, query=False).astype(np.float32)
+        parts = [self._concat(texts[i : i + _PASSAGE_BATCH], query=False) for i in range(0, len(texts), _PASSAGE_BATCH)]
+        return np.concatenate(parts).astype(np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
         """One query -> (dim,) float32; the same text is encoded once (ask runs several searches)."""
         self.load()
-        with self._bg_lock:
-            cached = self._queries.get(text)
-            if cached is not None:
-                self._queries.move_to_end(text)
-                return cached
+        cached = self._cached(text)
+        if cached is not None:
+            return cached
         vector = self._concat([text], query=True)[0].astype(np.float32)
+        self._remember(text, vector)
+        return vector
+
+    def _cached(self, text: str) -> np.ndarray | None:
+        with self._bg_lock:
+            vector = self._queries.get(text)
+            if vector is not None:
+                self._queries.move_to_end(text)
+            return vector
+
+    def _remember(self, text: str, vector: np.ndarray) -> None:
         with self._bg_lock:
             self._queries[text] = vector
             while len(self._queries) > _QUERY_CACHE:
                 self._queries.popitem(last=False)
-        return vector
 
     # calibration --------------------------------------------------------------------------
     def _cache_file(self, sentences: dict[str, list[str]]) -> Path:
@@ -370,7 +381,7 @@ class TextEmbedder(Model):
         if arrays is None:
             arrays = {}
             for lang in LANGS:
-                full = self._concat(sentences[lang], query=False)
+                full = self.encode_passages(sentences[lang])
                 for i, sl in enumerate(self._slices):
                     arrays[f"{i}_{lang}"] = full[:, sl] / self._scale
             _write_npz(path, arrays)
@@ -410,6 +421,7 @@ class TextEmbedder(Model):
         same = langs == qlang
         d = np.where(same, self.spec.weights(True) @ margins, self.spec.weights(False) @ margins)
         scores = SEMANTIC_MAX * np.tanh(np.maximum(d - _MARGIN_FLOOR, 0.0) / _MARGIN_SPAN)
+        scores[scores < SEMANTIC_FLOOR] = 0.0
         scores[np.linalg.norm(rows, axis=1) < 0.5] = 0.0  # not embedded yet (zero vector)
         return scores.astype(np.float32)
 

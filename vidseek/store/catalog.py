@@ -362,10 +362,11 @@ class Catalog:
     def set_embedding(self, video_id: int, tag: str | None) -> None:
         self._run("UPDATE videos SET embedding = ? WHERE id = ?", (tag, video_id))
 
-    def embedded_count(self, tenant: str, tag: str) -> int:
-        """Indexed videos of the tenant whose text rows all carry vectors made by `tag`."""
-        return self._one("SELECT COUNT(*) FROM videos WHERE tenant = ? AND status = 'done' AND embedding = ?",
-                         (tenant, tag))[0]
+    def has_embedding(self, tenant: str, tag: str) -> bool:
+        """True if some indexed video of the tenant has text vectors from `tag` (one row read, not a count)."""
+        row = self._one("SELECT 1 FROM videos WHERE tenant = ? AND status = 'done' AND embedding = ? LIMIT 1",
+                        (tenant, tag))
+        return row is not None
 
     def fail_video(self, video_id: int, error: str) -> None:
         self._run("UPDATE videos SET status='failed', error=? WHERE id=?", (error, video_id))
