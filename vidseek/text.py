@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Collection
 from functools import lru_cache
+from pathlib import Path
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_RE = re.compile(f"[{_CJK}]")
 _TOKEN_RE = re.compile(f"[{_CJK}]+|[^\\W_]+", re.UNICODE)
-_SPACE_RE = re.compile(r"\s+")
 
 # Low-information words get a small weight when measuring how much of a query a text covers.
 STOPWORDS = frozenset(
@@ -32,6 +33,44 @@ def _t2s():
     return opencc.OpenCC("t2s")
 
 
+@lru_cache(maxsize=1)
+def _convertible() -> tuple[frozenset[str], dict[str, tuple[str, ...]]] | None:
+    """What OpenCC's t2s can change: a Traditional character, or one of the few phrases made only of
+    characters that are also Simplified (反覆 -> 反复). Text without any is left as it is, and OpenCC
+    (pure Python, ~40 us a line) is skipped: most stored rows are Simplified or not Chinese at all."""
+    import opencc
+
+    folder = Path(opencc.__file__).parent / "dictionary"
+    try:
+        chars = _opencc_pairs(folder / "TSCharacters.txt")
+        phrases = _opencc_pairs(folder / "TSPhrases.txt")
+    except (OSError, ValueError):
+        return None  # another OpenCC layout: always convert
+    changed = frozenset(k for k, v in chars.items() if v != k)
+    bare: dict[str, tuple[str, ...]] = {}
+    for phrase in phrases:
+        if changed.isdisjoint(phrase):
+            bare[phrase[0]] = (*bare.get(phrase[0], ()), phrase)
+    return changed, bare
+
+
+def _traditional(text: str) -> bool:
+    found = _convertible()
+    if found is None or not found[0].isdisjoint(text):
+        return True
+    bare = found[1]
+    return any(p in text for c in bare.keys() & set(text) for p in bare[c])
+
+
+def _opencc_pairs(path: Path) -> dict[str, str]:
+    pairs = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            key, values = line.split("\t", 1)
+            pairs[key] = values.split()[0]
+    return pairs
+
+
 def has_cjk(text: str) -> bool:
     return bool(_CJK_RE.search(text))
 
@@ -43,9 +82,9 @@ def normalize(text: str) -> str:
     '视频搜索 engine'
     """
     text = unicodedata.normalize("NFKC", text)
-    if has_cjk(text):
+    if has_cjk(text) and _traditional(text):
         text = _t2s().convert(text)
-    return _SPACE_RE.sub(" ", text).strip().lower()
+    return " ".join(text.split()).lower()  # str.split() splits on the same whitespace as re's \s
 
 
 def tokens(text: str) -> list[str]:
@@ -69,8 +108,14 @@ def tokens(text: str) -> list[str]:
 _LATIN_WORD_RE = re.compile(r"[a-z0-9]{5,}")
 
 
-def search_terms(text: str, fuzzy: bool = True) -> str:
-    """What the BM25 index sees: the normalised text plus character trigrams of longer latin words.
+def spelled_words(text: str) -> list[str]:
+    """The latin words (5+ letters or digits) of normalised text: those trigrams can recall misspelt."""
+    return _LATIN_WORD_RE.findall(normalize(text))
+
+
+def search_terms(text: str, fuzzy: bool | Collection[str] = True) -> str:
+    """What the BM25 index sees: the normalised text plus character trigrams of longer latin words
+    (of all of them, or only of the words in `fuzzy` when it is a collection).
 
     The trigrams let a query recall text that OCR or ASR spelled slightly wrong ("shutterstsc"
     for "shutterstock"); the re-scoring in `search.scoring` then decides how close it really is.
@@ -81,5 +126,6 @@ def search_terms(text: str, fuzzy: bool = True) -> str:
     norm = normalize(text)
     if not fuzzy:
         return norm
-    grams = [w[i : i + 3] for w in _LATIN_WORD_RE.findall(norm) for i in range(len(w) - 2)]
+    words = [w for w in _LATIN_WORD_RE.findall(norm) if fuzzy is True or w in fuzzy]
+    grams = [w[i : i + 3] for w in words for i in range(len(w) - 2)]
     return " ".join([norm, *dict.fromkeys(grams)]) if grams else norm
