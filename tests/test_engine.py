@@ -272,3 +272,17 @@ def test_shots_snap_find_and_cache_by_index_version():
     assert cache.get(7, 100.0) is shots and cache.get(7, 101.0) is None  # re-indexed: stale
     cache.put(odd, 5.0)  # 3 + 2 shots > 4: the least recently used goes
     assert cache.get(7, 100.0) is None and cache.get(8, 5.0) is odd
+
+
+def test_a_misspelt_word_is_retried_by_trigrams_only_when_no_recalled_row_spells_it(indexed):
+    data, settings, _ = indexed
+    with vidseek.open(data, **settings) as lib:
+        slip = lib.search("lighthuose keeper").routes("speech")
+        assert slip.to_list()[0].path.endswith("lighthouse_talk.mp4")
+        assert "text_fuzzy" in slip.trace.candidates  # "lighthuose" is in no row: trigrams found "lighthouse"
+        # both words are in the library as typed (speech and a title), just not together: nothing is misspelt
+        apart = lib.search("keeper shapes")
+        apart.to_list()
+        assert "text_words" in apart.trace.candidates and "text_fuzzy" not in apart.trace.candidates
+        exact = lib.search("keeper lamp")
+        assert exact.to_list() and "text_fuzzy" not in exact.trace.candidates

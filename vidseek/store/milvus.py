@@ -20,7 +20,7 @@ import logging
 import re
 import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -287,11 +287,13 @@ class MilvusStore:
             time.sleep(0.1)
 
     # reads --------------------------------------------------------------------------------
-    def search_text(self, query: str, limit: int, tenant: str, flt: str = "", fuzzy: bool = False) -> list[StoredHit]:
+    def search_text(self, query: str, limit: int, tenant: str, flt: str = "",
+                    fuzzy: bool | Collection[str] = False) -> list[StoredHit]:
         """BM25 recall within one tenant; `query` is raw text, normalised here like the rows.
 
-        `fuzzy` adds character trigrams to the query so misspelt rows are recalled too; it costs
-        several times more on Milvus Lite (many more postings), so callers use it as a fallback.
+        `fuzzy` adds character trigrams to the query (of its longer words, or of those given) so misspelt
+        rows are recalled too; it costs several times more on Milvus Lite (many more postings), so callers
+        use it as a fallback.
         """
         query = search_terms(query, fuzzy=fuzzy)
         fields = ["video_id", "route", "start", "end", "text"]
