@@ -205,7 +205,7 @@ class Search:
             flt = f"({flt}) and route in {routes}" if flt else f"route in {routes}"
         # Words (BM25, re-scored here, then the fuzzy retry if needed) run on a worker thread while this one
         # encodes the query and asks for its nearest embeddings: Milvus ranks words on one core while the
-        # encoder uses the other (measured 6 % faster at p50 than one after the other; BENCHMARKS.md).
+        # encoder uses the other (3-7 % lower p50 than one after the other; BENCHMARKS.md).
         k, store = self._deps.settings.recall_k, self._deps.store()
         words = None
         if self._match != "semantic" and not query.empty:
