@@ -12,10 +12,10 @@ import pytest
 
 import vidseek
 from tests.fake_llm import FakeLLM, drop_after, reply
+from vidseek.analyze.llm import ChatClient
 from vidseek.answer.ask import Asker
 from vidseek.answer.evidence import Citation, estimate_tokens, fit_budget, gather
 from vidseek.answer.extractive import answer_extractive, facts, group_statements, statements
-from vidseek.answer.llm import ChatClient
 from vidseek.answer.prompt import SYSTEM_PROMPT, CitationFilter, build_messages, check_citations, quote
 from vidseek.answer.rules import detect_language, find_filters, search_text, split_steps
 from vidseek.answer.understand import PLAN_SYSTEM_PROMPT, parse_llm_plan, understand

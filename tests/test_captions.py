@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 import vidseek
 from tests.fake_llm import FakeLLM, fail
 from vidseek.analyze.captions import CAPTION_PROMPT
-from vidseek.analyze.captions_cli import captions_app
+from vidseek.cli.captions import captions_app
 from vidseek.media.synth import Scene, Shape, make_video
 from vidseek.settings import Settings
 

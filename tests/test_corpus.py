@@ -15,7 +15,8 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from vidseek.eval.corpus import corpus_make_command, make_corpus
+from vidseek.cli.corpus import corpus_make_command
+from vidseek.eval.corpus import make_corpus
 from vidseek.media.probe import probe
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")

@@ -12,10 +12,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import vidseek
+from vidseek.cli.corpus import import_command
+from vidseek.cli.evaluate import eval_command
 from vidseek.errors import VidseekError
 from vidseek.eval import metrics as M
-from vidseek.eval.cli import eval_command
-from vidseek.eval.formats import charades_sta_queries, import_command, msrvtt_queries
+from vidseek.eval.formats import charades_sta_queries, msrvtt_queries
 from vidseek.eval.queries import EvalQuery, QueryFileError, load_queries
 from vidseek.eval.report import build_report, check_floors, misses, parse_floors, setting_metrics
 from vidseek.eval.runner import EvalRun, Hit, Outcome, QueryResult, VideoMatcher, run_eval

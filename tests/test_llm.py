@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.fake_llm import FakeLLM, drop_after, error_chunk, fail, hang, reply
-from vidseek.answer.llm import ChatClient, LLMError, _lines, _sse_data
+from vidseek.analyze.llm import ChatClient, LLMError, _lines, _sse_data
 from vidseek.settings import Settings
 
 MESSAGES = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "hello world"}]

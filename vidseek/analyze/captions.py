@@ -95,7 +95,7 @@ class Captioner(Model):
         self._state = threading.Lock()
 
     def _load(self) -> None:
-        from vidseek.answer.llm import ChatClient, LLMError
+        from vidseek.analyze.llm import ChatClient, LLMError
 
         try:
             client = ChatClient.vision_from_settings(self.settings)
@@ -112,7 +112,7 @@ class Captioner(Model):
 
     def caption(self, image: np.ndarray) -> str:
         """One or two sentences about an RGB uint8 image; raises LLMError when the endpoint fails."""
-        from vidseek.answer.llm import LLMError
+        from vidseek.analyze.llm import LLMError
 
         self.load()
         with self._state:

@@ -31,7 +31,7 @@ from vidseek.answer.understand import Plan, default_routes, step_plan, understan
 from vidseek.errors import QueryError
 
 if TYPE_CHECKING:
-    from vidseek.answer.llm import ChatClient
+    from vidseek.analyze.llm import ChatClient
     from vidseek.answer.source import Library
     from vidseek.settings import Settings
 
@@ -84,7 +84,7 @@ class Asker:
     @classmethod
     def from_settings(cls, tenant: Library, settings: Settings, use_llm: bool = True) -> Asker:
         """An Asker with the LLM from `settings` (none when `llm_base_url` is unset or `use_llm` is False)."""
-        from vidseek.answer.llm import ChatClient
+        from vidseek.analyze.llm import ChatClient
 
         return cls(tenant, settings, ChatClient.from_settings(settings) if use_llm else None)
 
@@ -130,7 +130,7 @@ class Asker:
         if self.client is None or not candidates:
             yield {"type": "delta", "text": extract.text}
             return _Draft(extract.text, candidates, "extractive")
-        from vidseek.answer.llm import LLMError
+        from vidseek.analyze.llm import LLMError
 
         messages = build_messages(question, candidates, plan.reply_language, findings)
         shown = CitationFilter(c.n for c in candidates)
@@ -219,7 +219,7 @@ class Asker:
         return self.settings.min_score if plan.min_score is None else plan.min_score
 
     def _step_with_llm(self, step: str, sp: Plan, cits: list[Citation], fallback: str | None) -> tuple[str | None, str]:
-        from vidseek.answer.llm import LLMError
+        from vidseek.analyze.llm import LLMError
 
         try:
             text, used = check_citations(self.client.complete(build_messages(step, cits, sp.reply_language)), cits)

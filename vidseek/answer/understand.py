@@ -37,7 +37,7 @@ from vidseek.records import ROUTES, TEXT_ROUTES, VISUAL
 from vidseek.text import normalize
 
 if TYPE_CHECKING:
-    from vidseek.answer.llm import ChatClient
+    from vidseek.analyze.llm import ChatClient
     from vidseek.answer.source import Library
     from vidseek.settings import Settings
     from vidseek.store.catalog import LibraryRecord, VideoRecord
@@ -254,7 +254,7 @@ def parse_llm_plan(reply: str) -> _LLMPlan:
 
 def _llm_plan(plan: Plan, client: ChatClient, videos: Callable[[], list[VideoRecord]],
               libraries: list[LibraryRecord], now: float) -> Plan:
-    from vidseek.answer.llm import LLMError
+    from vidseek.analyze.llm import LLMError
 
     data = {"question": plan.question, "today": dt.date.fromtimestamp(now).isoformat(),
             "libraries": [lib.name for lib in libraries][:50], "videos": [v.name for v in videos()[:50]],

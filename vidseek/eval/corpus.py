@@ -32,10 +32,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
 
 import numpy as np
-import typer
 from PIL import Image, ImageDraw
 
 from vidseek.media.synth import SAMPLE_RATE, AudioClip, Scene, Shape, make_video, speak
@@ -541,18 +539,3 @@ def make_corpus(out: Path, size: str = "tiny", seed: int = 0,
     (out / "corpus.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     return CorpusInfo(out, size, seed, len(records), len(queries), seconds, time.perf_counter() - started,
                       dict(routes), absent)
-
-
-def corpus_make_command(
-    out: Annotated[Path, typer.Argument(help="Folder to write the corpus into (new, empty, or an older corpus)")],
-    size: Annotated[str, typer.Option(help="tiny (CI: 10 short videos), small (~10 min) or bench (~2 h)")] = "tiny",
-    seed: Annotated[int, typer.Option(help="Same seed, same videos and queries")] = 0,
-) -> None:
-    """Generate a seeded video corpus with known ground truth and queries.jsonl (`vidseek corpus make OUT`)."""
-    try:
-        info = make_corpus(out, size, seed, on_progress=lambda i, n, name: typer.echo(f"[{i}/{n}] {name}", err=True))
-    except (ValueError, RuntimeError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    typer.echo(f"{info.videos} videos ({info.seconds / 60:.1f} min), {info.queries} queries "
-               f"({info.out_of_library} out of library) in {info.folder}, built in {info.build_seconds:.0f} s")

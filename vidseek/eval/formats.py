@@ -34,9 +34,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Optional
-
-import typer
+from typing import Any
 
 from vidseek.errors import VidseekError
 from vidseek.media.probe import VIDEO_EXTENSIONS
@@ -205,34 +203,3 @@ def write_jsonl(queries: Iterable[dict[str, Any]], path: str | Path) -> Path:
         for q in queries:
             fh.write(json.dumps(q, ensure_ascii=False) + "\n")
     return path
-
-
-def import_command(
-    format_: Annotated[str, typer.Argument(metavar="FORMAT", help=f"One of: {', '.join(FORMATS)}")],
-    annotations: Annotated[list[Path], typer.Argument(help="Annotation file(s): MSRVTT_JSFUSION_test.csv and/or "
-                                                           "a caption JSON; charades_sta_test.txt")],
-    videos: Annotated[Path, typer.Option("--videos", help="The benchmark's video folder")],
-    output: Annotated[Path, typer.Option("--out", "-o", help="Queries file to write")] = Path("queries.jsonl"),
-    max_queries: Annotated[Optional[int], typer.Option(help="Keep only the first N queries")] = None,  # noqa: UP045
-) -> None:
-    """Convert MSR-VTT 1k-A or Charades-STA annotations into a `vidseek eval` queries file."""
-    from rich.console import Console
-    from rich.markup import escape
-
-    console = Console(stderr=True, soft_wrap=True)
-    convert = {"msrvtt": msrvtt_queries, "charades-sta": charades_sta_queries}.get(format_.lower())
-    try:
-        if convert is None:
-            raise VidseekError(f"unknown format {format_!r}; choose from {', '.join(FORMATS)}")
-        conv = convert(videos, annotations, relative_to=output.expanduser().resolve().parent,
-                       max_queries=max_queries)
-        path = write_jsonl(conv.queries, output.expanduser())
-    except (VidseekError, OSError) as exc:
-        console.print(f"[red]error:[/red] {escape(' '.join(str(exc).split()))}", highlight=False)
-        raise typer.Exit(2) from None
-    for line in conv.skipped_lines[:5]:
-        console.print(f"skipped {line}", markup=False, highlight=False)
-    if conv.missing_videos:
-        console.print(f"{len(conv.missing_videos)} annotated videos are not in {videos} and were left out "
-                      f"(first: {conv.missing_videos[0]})", markup=False, highlight=False)
-    console.print(f"wrote {len(conv.queries)} queries to {path}", markup=False, highlight=False)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vidseek.analyze.captions import OUTPUT_TOKENS, PROMPT_TOKENS, TOKENS_PER_IMAGE
-from vidseek.answer.llm import LLMError
+from vidseek.analyze.llm import LLMError
 from vidseek.records import CAPTION, Segment, TextSpan
 from vidseek.store.catalog import VideoRecord
 

@@ -23,7 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import vidseek
-from vidseek.answer.llm import ChatClient
+from vidseek.analyze.llm import ChatClient
 from vidseek.engine import Engine
 from vidseek.errors import (
     ConflictError,

@@ -7,7 +7,7 @@ Usage::
 
 `run` captions only the videos already indexed whose caption route is missing, failed or made by another
 model, and touches no other route. It stops after 3 videos in a row fail (the endpoint is down); Ctrl-C keeps
-every caption made so far. Running it again resumes. Registered in vidseek/cli.py as
+every caption made so far. Running it again resumes. Registered in vidseek/cli/commands.py as
 `app.add_typer(captions_app, name="captions")`.
 """
 
@@ -68,7 +68,7 @@ def estimate_command(paths: Paths = None, data_dir: DataDir = None, library: Lib
                      probe: Probe = False,
                      as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
     """How many videos and keyframes still need captions, and the tokens, time and money that costs."""
-    from vidseek.cli import _open
+    from vidseek.cli.commands import _open
 
     try:
         with _open(data_dir) as engine:
@@ -88,7 +88,7 @@ def run_command(paths: Paths = None, data_dir: DataDir = None, library: Library 
                 tokens_per_image: TokensPerImage = TOKENS_PER_IMAGE, price_per_1k_tokens: Price = None,
                 probe: Probe = False) -> None:
     """Caption the keyframes of indexed videos that have no (current) captions; other routes are not touched."""
-    from vidseek.cli import _open
+    from vidseek.cli.commands import _open
 
     try:
         with _open(data_dir) as engine:
@@ -129,7 +129,7 @@ def _plan(engine: Any, library: str, paths: list[Path] | None, tokens_per_image:
 
 def _probe(engine: Any, plan: CaptionPlan) -> float | None:
     """Seconds one caption takes, measured on a stored thumbnail (or a grey frame); None if the call failed."""
-    from vidseek.answer.llm import LLMError
+    from vidseek.analyze.llm import LLMError
     from vidseek.errors import ModelUnavailableError
 
     captioner = Captioner(engine.settings)

@@ -16,12 +16,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from vidseek.analyze.captions_cli import captions_app
-from vidseek.answer.cli import ask_command
+from vidseek.cli.ask import ask_command
+from vidseek.cli.captions import captions_app
+from vidseek.cli.corpus import corpus_make_command, import_command
+from vidseek.cli.evaluate import eval_command
 from vidseek.errors import DataDirLockedError, VidseekError
-from vidseek.eval.cli import eval_command
-from vidseek.eval.corpus import corpus_make_command
-from vidseek.eval.formats import import_command
 from vidseek.records import ROUTES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Multimodal video search (zh + en).")
@@ -542,7 +541,3 @@ def main() -> None:
     except KeyboardInterrupt:
         console.print("interrupted; run the same command again to resume")
         sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()

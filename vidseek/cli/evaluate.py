@@ -6,7 +6,7 @@ Usage::
 
 Writes report.json, chart.png and misses.md to --out. Exit codes: 0 done (all floors hold),
 1 a --fail-under floor failed, 2 cannot run (bad queries file, option or data dir).
-Registered in vidseek/cli.py as `app.command("eval")(eval_command)`.
+Registered in vidseek/cli/commands.py as `app.command("eval")(eval_command)`.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def eval_command(
 
 def _evaluate(data_dir: Path | None, items, root: Path, index: Path | None, library: str | None,
               min_score: float | None, ablation: bool) -> dict:
-    from vidseek.cli import _open
+    from vidseek.cli.commands import _open
     from vidseek.eval.report import build_report
     from vidseek.eval.runner import run_eval
 

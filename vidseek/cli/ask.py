@@ -9,7 +9,7 @@ Usage::
 With VIDSEEK_LLM_BASE_URL set the answer is written by that LLM (streamed on a terminal); without
 it (or with --no-llm) it is extractive: quoted sentences, voted on by independent videos.
 Exit codes: 0 answered (found or not), 1 the question failed, 2 cannot run (data dir, settings).
-Registered in vidseek/cli.py as `app.command("ask")(ask_command)`.
+Registered in vidseek/cli/commands.py as `app.command("ask")(ask_command)`.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def ask_command(
 ) -> None:
     """Answer a question from the library: a short answer citing moments [n] -> video, start-end."""
     from vidseek.answer.ask import Asker
-    from vidseek.cli import _fail, _open
+    from vidseek.cli.commands import _fail, _open
 
     try:
         engine = _open(data_dir)
