@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
-from vidseek.settings import Settings
+if TYPE_CHECKING:
+    from vidseek.settings import Settings
 
 
 class Model(ABC):

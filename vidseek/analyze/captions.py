@@ -16,13 +16,16 @@ import base64
 import io
 import threading
 import time
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
-
-import numpy as np
 
 from vidseek.analyze.base import Model
 from vidseek.errors import ModelUnavailableError
-from vidseek.settings import Settings
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from vidseek.settings import Settings
 
 CAPTION_PROMPT = (
     "Describe this video frame in one or two sentences for a search index: the people, objects, actions, "
@@ -52,6 +55,7 @@ def image_data_url(image: np.ndarray, max_side: int = IMAGE_MAX_SIDE) -> str:
 
     Usage: `image_data_url(np.zeros((360, 640, 3), np.uint8))`.
     """
+    import numpy as np
     from PIL import Image
 
     picture = Image.fromarray(np.ascontiguousarray(image[..., :3]).astype(np.uint8, copy=False))

@@ -19,9 +19,8 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -31,6 +30,9 @@ from vidseek.analyze.captions import MAX_FAILURES_IN_A_ROW, SETUP_HINT, TOKENS_P
 from vidseek.errors import VidseekError
 from vidseek.index.captions import CaptionPlan, plan_captions
 from vidseek.records import CAPTION
+
+if TYPE_CHECKING:
+    import numpy as np
 
 captions_app = typer.Typer(no_args_is_help=True, help="Captions of shot keyframes by a vision-language model "
                                                       "(optional route; needs VIDSEEK_VLM_BASE_URL).")
@@ -153,6 +155,8 @@ def _probe(engine: Any, plan: CaptionPlan) -> float | None:
 
 def _sample_image(engine: Any, plan: CaptionPlan) -> np.ndarray:
     """A stored keyframe thumbnail of a video in the plan, else a grey frame."""
+    import numpy as np
+
     ids = [v.video_id for v in plan.videos if v.video_id is not None][:20]
     for shots in engine.catalog.segments_for(ids).values():
         for shot in shots:

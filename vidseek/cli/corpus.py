@@ -8,7 +8,6 @@ from typing import Annotated, Optional
 import typer
 
 from vidseek.errors import VidseekError
-from vidseek.eval.corpus import make_corpus
 from vidseek.eval.formats import FORMATS, charades_sta_queries, msrvtt_queries, write_jsonl
 
 
@@ -18,6 +17,8 @@ def corpus_make_command(
     seed: Annotated[int, typer.Option(help="Same seed, same videos and queries")] = 0,
 ) -> None:
     """Generate a seeded video corpus with known ground truth and queries.jsonl (`vidseek corpus make OUT`)."""
+    from vidseek.eval.corpus import make_corpus  # numpy, PIL and the video synthesiser: only when making one
+
     try:
         info = make_corpus(out, size, seed, on_progress=lambda i, n, name: typer.echo(f"[{i}/{n}] {name}", err=True))
     except (ValueError, RuntimeError, OSError) as exc:

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 from vidseek.errors import VidseekError
-from vidseek.media.probe import VIDEO_EXTENSIONS
 
 FORMATS = ("msrvtt", "charades-sta")
 
@@ -58,6 +57,8 @@ class VideoFolder:
         self.root = Path(folder).expanduser().resolve()
         if not self.root.is_dir():
             raise VidseekError(f"{self.root}: no such video folder")
+        from vidseek.media.probe import VIDEO_EXTENSIONS  # PyAV: only when converting
+
         self.by_stem: dict[str, Path] = {}
         for dirpath, dirnames, filenames in os.walk(self.root):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))

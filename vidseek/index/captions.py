@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from vidseek.analyze.captions import OUTPUT_TOKENS, PROMPT_TOKENS, TOKENS_PER_IMAGE
-from vidseek.analyze.llm import LLMError
 from vidseek.records import CAPTION, Segment, TextSpan
 from vidseek.store.catalog import VideoRecord
 
@@ -42,6 +41,8 @@ class CaptionSink:
 
     def add(self, seg: Segment) -> bool:
         """Caption one shot's keyframe; False once the endpoint has failed (nothing more is sent)."""
+        from vidseek.analyze.llm import LLMError  # httpx: only once captions are made
+
         if self.error is not None:
             return False
         try:
