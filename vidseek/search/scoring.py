@@ -68,7 +68,7 @@ def _fuzzy_ratio(term: str, tok: str) -> float:
     """difflib's ratio, computed only when rapidfuzz's Indel similarity (2·LCS/total, in C) reaches the
     cutoff: it bounds difflib's from above (its matched blocks are a common subsequence), and most
     pairs fall short of it. Building a SequenceMatcher per pair cost ~8 us, most of a fuzzy search."""
-    if Indel.normalized_similarity(term, tok) < _FUZZY_MIN:
+    if Indel.normalized_similarity(term, tok) < _FUZZY_MIN - 1e-9:  # (1 - d/total can round below 2M/total)
         return 0.0
     return SequenceMatcher(None, term, tok).ratio()
 
