@@ -645,6 +645,7 @@ def bench_query(args: argparse.Namespace, rep: Report, model: Path | None, model
 
 def _query_size(args, lib, size: int, model: Path | None, warm: list[str], qs: list[str], normalize) -> dict:
     from vidseek.records import VISUAL
+    from vidseek.search.query import _dense_k  # the dense request exactly as a search sends it
 
     if model is None:
         lib.analyzers._models[VISUAL] = visual.StubTextEncoder(512)  # no visual model layer: measure the rest
@@ -705,7 +706,7 @@ def _query_size(args, lib, size: int, model: Path | None, warm: list[str], qs: l
         qvec = {}
         enc = _latencies(lambda q: qvec.setdefault(q, embedder.encode_query(q)), qs, warm)
         raw["encode_query_text"] = _stats(enc)
-        dense = lambda q: store.search_text_dense(qvec[q], k // 3, "default")  # noqa: E731
+        dense = lambda q: store.search_text_dense(qvec[q], _dense_k(k), "default")  # noqa: E731
         raw["search_text_dense"] = _stats(_latencies(dense, qs, warm))
     t_cat = _latencies(lambda _: lib.catalog.videos("default", status="done"), qs[:20], warm[:1])
     raw["catalog_videos"] = _stats(t_cat)
@@ -728,7 +729,7 @@ def _query_size(args, lib, size: int, model: Path | None, warm: list[str], qs: l
              f"{found[mode]:.1f} results"] for mode, s in e2e.items()]
     labels = {"encode_text": "encoder.encode_texts (1 query)",
               "encode_query_text": "text embedder.encode_query (1 query, first time)",
-              "search_text_dense": f"store.search_text_dense(limit={k // 3}, with vectors, no route filter)",
+              "search_text_dense": f"store.search_text_dense(limit={_dense_k(k)}, with vectors, no route filter)",
               "search_text": f"store.search_text(limit={k}, {route_flt})",
               "search_text_fuzzy": "store.search_text(..., fuzzy=True) (40 queries)",
               "search_visual": f"store.search_visual(limit={k})", "catalog_videos": "catalog.videos(status='done')"}

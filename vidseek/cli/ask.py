@@ -16,23 +16,17 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
+from vidseek.cli.common import DataDir, console, fail, one_line, open_engine, out
 from vidseek.errors import VidseekError
-
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
 
 
 def ask_command(
     question: Annotated[str, typer.Argument(help="A question about the videos, in Chinese or English")],
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", "-d", envvar="VIDSEEK_DATA_DIR",  # noqa: UP045
-                                                     help="Data folder (default ~/.local/share/vidseek)")] = None,
+    data_dir: DataDir = None,
     library: Annotated[Optional[str], typer.Option("--library", "-l", help="Only this library")] = None,  # noqa: UP045
     no_llm: Annotated[bool, typer.Option("--no-llm", help="Answer extractively even if an LLM is set")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON")] = False,
@@ -40,24 +34,23 @@ def ask_command(
 ) -> None:
     """Answer a question from the library: a short answer citing moments [n] -> video, start-end."""
     from vidseek.answer.ask import Asker
-    from vidseek.cli.commands import _fail, _open
 
     try:
-        engine = _open(data_dir)
+        engine = open_engine(data_dir)
     except VidseekError as exc:
-        _fail(exc)
+        fail(exc)
     try:
         with engine:
             tenant = engine.tenant()
             if not engine.catalog.done_count(tenant.name):
-                console.print(f"nothing is indexed in {_line(engine.settings.data_dir)} yet; "
+                console.print(f"nothing is indexed in {one_line(engine.settings.data_dir)} yet; "
                               "run `vidseek index <folder>` first")
             where = {"library_id": tenant.library(library).id} if library else None
             asker = Asker.from_settings(tenant, engine.settings, use_llm=not no_llm)
             live = asker.client is not None and not as_json and out.is_terminal
             answer = _stream(asker, question, where) if live else asker.ask(question, where).to_dict()
     except VidseekError as exc:
-        _fail(exc, 1)
+        fail(exc, 1)
     if as_json:
         out.print_json(json.dumps(answer, ensure_ascii=False))
         return
@@ -94,7 +87,7 @@ def print_answer(answer: dict, verbose: bool = False) -> None:
         out.print(f"[{c['n']}] {c['name']}  {clock(c['start'])}–{clock(c['end'])}  ({_evidence(c)})",
                   markup=False, highlight=False)
     for note in answer["notes"]:
-        console.print(f"[yellow]![/yellow] {_line(note)}")
+        console.print(f"[yellow]![/yellow] {one_line(note)}")
     if verbose:
         _print_plan(answer)
 
@@ -116,14 +109,11 @@ def _print_plan(answer: dict) -> None:
     console.print(f"mode {answer['mode']}, plan by {plan['source']}, language {plan['language']}, "
                   f"{answer['seconds'] * 1000:.0f} ms", highlight=False)
     for q in plan["sub_queries"]:
-        console.print(f"  search {_line(repr(q['text']))} on {', '.join(q['routes'])}", highlight=False)
+        console.print(f"  search {one_line(repr(q['text']))} on {', '.join(q['routes'])}", highlight=False)
     if plan["filters"]:
-        console.print(f"  filters {_line(plan['filters'])}", highlight=False)
+        console.print(f"  filters {one_line(plan['filters'])}", highlight=False)
     for i, step in enumerate(answer["steps"], 1):
-        console.print(f"  step {i}: {_line(step['question'])} -> {_line(step['text'])}", highlight=False)
+        console.print(f"  step {i}: {one_line(step['question'])} -> {one_line(step['text'])}", highlight=False)
     for line in plan["trace"]:
-        console.print(f"  · {_line(line)}", highlight=False)
+        console.print(f"  · {one_line(line)}", highlight=False)
 
-
-def _line(text: object) -> str:
-    return escape(re.sub(r"\s*\n\s*", " ", str(text).strip()))

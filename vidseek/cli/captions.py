@@ -14,7 +14,6 @@ every caption made so far. Running it again resumes. Registered in vidseek/cli/c
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from dataclasses import replace
@@ -22,42 +21,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from vidseek.analyze.captions import MAX_FAILURES_IN_A_ROW, SETUP_HINT, TOKENS_PER_IMAGE, Captioner
+from vidseek.cli.common import DataDir, console, fail, one_line, open_engine, out
 from vidseek.errors import VidseekError
 from vidseek.index.captions import CaptionPlan, plan_captions
 from vidseek.records import CAPTION
 
 if TYPE_CHECKING:
     import numpy as np
+    from rich.console import Console
 
 captions_app = typer.Typer(no_args_is_help=True, help="Captions of shot keyframes by a vision-language model "
                                                       "(optional route; needs VIDSEEK_VLM_BASE_URL).")
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
 
 Paths = Annotated[Optional[list[Path]], typer.Argument(help="Only videos under these files/folders "  # noqa: UP045
                                                              "(default: the whole library)")]
-DataDir = Annotated[Optional[Path], typer.Option("--data-dir", "-d", envvar="VIDSEEK_DATA_DIR",  # noqa: UP045
-                                                 help="Data folder (default ~/.local/share/vidseek)")]
 Library = Annotated[str, typer.Option("--library", "-l", help="Library to caption")]
 TokensPerImage = Annotated[int, typer.Option(min=1, help="Tokens one keyframe image costs the model")]
 Price = Annotated[Optional[float], typer.Option(min=0, help="Price per 1000 tokens, to estimate the bill")]  # noqa: UP045
 Probe = Annotated[bool, typer.Option("--probe", help="Time one real call to the endpoint to estimate the time")]
 
 
-def _line(text: object) -> str:
-    """One line, safe for rich markup."""
-    return escape(re.sub(r"\s*\n\s*", " ", str(text).strip()))
-
-
-def _fail(exc: Exception, code: int = 2) -> None:
-    """Print the error as one line and exit (2 = cannot run)."""
-    console.print(f"[red]error:[/red] {_line(exc)}")
-    raise typer.Exit(code)
 
 
 class _Stop(Exception):
@@ -70,13 +56,12 @@ def estimate_command(paths: Paths = None, data_dir: DataDir = None, library: Lib
                      probe: Probe = False,
                      as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
     """How many videos and keyframes still need captions, and the tokens, time and money that costs."""
-    from vidseek.cli.commands import _open
 
     try:
-        with _open(data_dir) as engine:
+        with open_engine(data_dir) as engine:
             plan = _plan(engine, library, paths, tokens_per_image, price_per_1k_tokens, probe)
     except VidseekError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
         out.print_json(json.dumps(plan.to_dict()))
     else:
@@ -90,10 +75,9 @@ def run_command(paths: Paths = None, data_dir: DataDir = None, library: Library 
                 tokens_per_image: TokensPerImage = TOKENS_PER_IMAGE, price_per_1k_tokens: Price = None,
                 probe: Probe = False) -> None:
     """Caption the keyframes of indexed videos that have no (current) captions; other routes are not touched."""
-    from vidseek.cli.commands import _open
 
     try:
-        with _open(data_dir) as engine:
+        with open_engine(data_dir) as engine:
             if not engine.settings.vlm_base_url:
                 raise VidseekError(f"captions need a vision model: {SETUP_HINT}")
             plan = _plan(engine, library, paths, tokens_per_image, price_per_1k_tokens, probe)
@@ -106,7 +90,7 @@ def run_command(paths: Paths = None, data_dir: DataDir = None, library: Library 
             _confirm(yes, len(files), sum(v.keyframes for v in plan.indexed()))
             counts = _caption(engine, library, files, plan)
     except VidseekError as exc:
-        _fail(exc)
+        fail(exc)
     except KeyboardInterrupt:
         console.print("interrupted: the captions made so far are kept; run `vidseek captions run` again to resume")
         raise typer.Exit(130) from None
@@ -144,12 +128,12 @@ def _probe(engine: Any, plan: CaptionPlan) -> float | None:
     try:
         text = captioner.caption(image)
     except LLMError as exc:
-        console.print(f"[yellow]![/yellow] the probe call failed: {_line(exc)}")
+        console.print(f"[yellow]![/yellow] the probe call failed: {one_line(exc)}")
         return None
     finally:
         captioner.close()
     seconds = time.perf_counter() - t
-    console.print(f"probe: one caption in {seconds:.2f} s: {_line(text)}", highlight=False)
+    console.print(f"probe: one caption in {seconds:.2f} s: {one_line(text)}", highlight=False)
     return seconds
 
 
@@ -222,17 +206,17 @@ def _report_file(con: Console, result: Any, counts: dict) -> None:
     state = result.routes.get(CAPTION, {}) if result.routes else {}
     if result.status in ("failed", "cancelled"):
         counts["failed"] += 1
-        con.print(f"[red]✗[/red] {_line(result.path)}: {_line(result.error)}")
+        con.print(f"[red]✗[/red] {one_line(result.path)}: {one_line(result.error)}")
     elif state.get("state") == "failed":
         counts["failed"] += 1
         counts["in_a_row"] += 1
-        con.print(f"[red]✗[/red] {_line(result.path)}: {_line(state.get('note'))}")
+        con.print(f"[red]✗[/red] {one_line(result.path)}: {one_line(state.get('note'))}")
     elif result.status != "skipped" and state.get("state") == "done":
         counts["done"] += 1
         rows = int(state.get("rows") or 0)
         counts["rows"] += rows
         counts["in_a_row"] = 0
-        con.print(f"[green]✓[/green] {_line(result.path)} ({rows} caption{'' if rows == 1 else 's'}, "
+        con.print(f"[green]✓[/green] {one_line(result.path)} ({rows} caption{'' if rows == 1 else 's'}, "
                   f"{result.seconds:.1f} s)")
 
 
@@ -245,10 +229,11 @@ def _unchanged(handle: Any, files: list[Path]) -> list[Path]:
         try:
             st = path.stat()
         except OSError as exc:
-            console.print(f"[red]✗[/red] {_line(path)}: cannot read file: {_line(exc.strerror or exc)}")
+            console.print(f"[red]✗[/red] {one_line(path)}: cannot read file: {one_line(exc.strerror or exc)}")
             continue
         if rec is None or (rec.size, rec.mtime) != (st.st_size, st.st_mtime):
-            console.print(f"[yellow]![/yellow] {_line(path)}: changed since it was indexed; run `vidseek index` first")
+            console.print(f"[yellow]![/yellow] {one_line(path)}: changed since it was indexed; "
+                          "run `vidseek index` first")
             continue
         keep.append(path)
     return keep

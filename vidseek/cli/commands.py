@@ -5,22 +5,20 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from vidseek.cli.ask import ask_command
 from vidseek.cli.captions import captions_app
+from vidseek.cli.common import DataDir, console, fail, load_settings, one_line, open_engine, out, serving_url
 from vidseek.cli.corpus import corpus_make_command, import_command
 from vidseek.cli.evaluate import eval_command
-from vidseek.errors import DataDirLockedError, VidseekError
+from vidseek.errors import VidseekError
 from vidseek.records import ROUTES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Multimodal video search (zh + en).")
@@ -33,74 +31,6 @@ app.add_typer(libraries_app, name="libraries")
 corpus_app = typer.Typer(no_args_is_help=True, help="Evaluation corpora: make or import.")
 app.add_typer(corpus_app, name="corpus")
 app.add_typer(captions_app, name="captions")
-# soft_wrap: one problem stays on one line however narrow the terminal (and in logs and pipes)
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
-
-DataDir = Annotated[
-    Optional[Path],  # noqa: UP045 - typer needs Optional on 3.10
-    typer.Option("--data-dir", "-d", envvar="VIDSEEK_DATA_DIR", help="Data folder (default ~/.local/share/vidseek)"),
-]
-
-
-def _settings(data_dir: Path | None, **overrides):
-    """Settings from options + VIDSEEK_* variables, with bad values turned into a VidseekError."""
-    from pydantic import ValidationError
-    from pydantic_settings import SettingsError
-
-    from vidseek.settings import Settings
-
-    if data_dir is not None:
-        overrides["data_dir"] = data_dir
-    try:
-        return Settings(**overrides)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise VidseekError(f"invalid setting ({problems}); check the options and VIDSEEK_* variables") from None
-    except SettingsError as exc:
-        field = re.search(r'field "(\w+)"', str(exc))
-        name = f"VIDSEEK_{field.group(1).upper()}" if field else "a VIDSEEK_* variable"
-        cause = f": {exc.__cause__}" if exc.__cause__ else ""
-        raise VidseekError(f"cannot read {name}{cause}") from None
-
-
-def _open(data_dir: Path | None, **overrides):
-    """An Engine on the data dir; a data dir owned by a running server is explained, not just refused."""
-    from vidseek.engine import Engine
-
-    settings = _settings(data_dir, **overrides)
-    try:
-        return Engine(settings)
-    except DataDirLockedError as exc:
-        url = _serving(data_dir)
-        if url is None:
-            raise
-        raise VidseekError(
-            f"the data dir is served by `vidseek serve` at {url}; `vidseek search` goes through it, add and "
-            "manage videos on its web page or REST API (/docs), or stop the server first"
-        ) from exc
-    except OSError as exc:
-        raise VidseekError(f"cannot use the data dir: {exc}") from None
-
-
-def _serving(data_dir: Path | None) -> str | None:
-    """The URL of a live `vidseek serve` that owns this data dir, from its server.json, if any."""
-    from vidseek.serve.client import running_server
-
-    return running_server(_settings(data_dir).data_dir)
-
-
-def _line(text: object) -> str:
-    """One line, safe for rich markup: file names like `[2020] trip.mp4` must print as they are."""
-    return escape(re.sub(r"\s*\n\s*", " ", str(text).strip()))
-
-
-def _fail(exc: Exception, code: int = 2) -> None:
-    """Exit codes: 1 = the request failed (bad files, not indexed), 2 = cannot run (lock, settings)."""
-    console.print(f"[red]error:[/red] {_line(exc)}")
-    raise typer.Exit(code)
-
-
 @app.command()
 def index(
     paths: Annotated[list[Path], typer.Argument(help="Video files and/or folders (searched recursively)")],
@@ -111,14 +41,14 @@ def index(
     """Index videos: frames (1 fps) -> shots -> visual, speech, on-screen text, title."""
     overrides = {"routes": routes} if routes else {}
     try:
-        lib = _open(data_dir, **overrides)
+        lib = open_engine(data_dir, **overrides)
     except VidseekError as exc:
-        _fail(exc)
+        fail(exc)
     try:
         with lib:
             report = _index_with_progress(lib.tenant().library(library, create=True), paths)
     except VidseekError as exc:
-        _fail(exc)
+        fail(exc)
     _print_report(report)
     raise typer.Exit(1 if report.failed else 0)
 
@@ -142,10 +72,10 @@ def _index_with_progress(lib, paths: list[Path]):
             for task in stages.values():
                 bar.update(task, completed=0)
             if r.status == "failed":
-                bar.console.print(f"[red]✗[/red] {_line(r.path)}: {_line(r.error)}")
+                bar.console.print(f"[red]✗[/red] {one_line(r.path)}: {one_line(r.error)}")
             elif r.status != "skipped":
                 took = f"{r.duration:.0f} s of media in {r.seconds:.1f} s"
-                bar.console.print(f"[green]✓[/green] {_line(r.path)} ({took})")
+                bar.console.print(f"[green]✓[/green] {one_line(r.path)} ({took})")
 
         def on_scan(files: list[Path]) -> None:
             bar.update(overall, total=len(files))
@@ -155,13 +85,13 @@ def _index_with_progress(lib, paths: list[Path]):
 
 def _print_report(report) -> None:
     for path, problem in report.problems:
-        console.print(f"[red]✗[/red] {_line(path)}: {_line(problem)}")
+        console.print(f"[red]✗[/red] {one_line(path)}: {one_line(problem)}")
     for route, reason in report.unavailable.items():
         if route == "semantic":  # the text embedder: every text route still matches by words
             console.print(f"[yellow]![/yellow] matching by meaning unavailable, text indexed for words only: "
-                          f"{_line(reason)}")
+                          f"{one_line(reason)}")
         else:
-            console.print(f"[yellow]![/yellow] {route} route unavailable, indexed without it: {_line(reason)}")
+            console.print(f"[yellow]![/yellow] {route} route unavailable, indexed without it: {one_line(reason)}")
     n_failed = len(report.failed)
     console.print(
         f"indexed {report.count('indexed')}, updated {report.count('updated')}, "
@@ -190,19 +120,19 @@ def search(
 ) -> None:
     """Find the moments that match a sentence and/or an image: ranked video, start-end, score, evidence."""
     if not query and image is None:
-        _fail(VidseekError("give a query, or --image PATH, or both"))
+        fail(VidseekError("give a query, or --image PATH, or both"))
     form = {"q": query, "limit": limit, "min_score": min_score, "routes": route, "video_id": video_id,
             "min_duration": min_duration, "max_duration": max_duration, "per_video": per_video}
     try:
         if server is None:
-            server = _serving(data_dir)
+            server = serving_url(data_dir)
         if server is not None:
             from vidseek.serve.client import Client
 
             result = Client(server, api_key).search(form, image, library)
             _print_search(query, result, as_json, verbose)
             return
-        with _open(data_dir) as engine:
+        with open_engine(data_dir) as engine:
             q = engine.tenant().search(query, image).limit(limit).per_video(per_video)
             if min_score is not None:
                 q.min_score(min_score)
@@ -220,7 +150,7 @@ def search(
                       "empty_index": not moments and not engine.catalog.done_count("default"),
                       "data_dir": str(engine.settings.data_dir)}
     except VidseekError as exc:
-        _fail(exc)
+        fail(exc)
     _print_search(query, result, as_json, verbose)
 
 
@@ -231,14 +161,14 @@ def _print_search(query: str | None, result: dict, as_json: bool, verbose: bool)
         out.print_json(json.dumps({k: result.get(k) for k in keep}, ensure_ascii=False))
         return
     if result.get("empty_index"):
-        console.print(f"nothing is indexed in {_line(result['data_dir'])} yet; run `vidseek index <folder>` first")
+        console.print(f"nothing is indexed in {one_line(result['data_dir'])} yet; run `vidseek index <folder>` first")
     elif not moments:
         cutoff = result.get("min_score")
         cut = f" ({cutoff:.2f})" if cutoff is not None else ""
         out.print(f"no match above the cutoff{cut}; try other words or --min-score 0")
     for i, m in enumerate(moments, 1):
         name = m.get("path") or m.get("name")
-        out.print(f"[bold]{i:>2}. {_line(name)}[/bold]  {_ts(m['start'])}–{_ts(m['end'])}  score {m['score']:.2f}  "
+        out.print(f"[bold]{i:>2}. {one_line(name)}[/bold]  {_ts(m['start'])}–{_ts(m['end'])}  score {m['score']:.2f}  "
                   f"\\[{', '.join(m['routes'])}]")
         for e in m["evidence"]:
             how = f" ({e['match']})" if e.get("match") else ""
@@ -249,10 +179,10 @@ def _print_search(query: str | None, result: dict, as_json: bool, verbose: bool)
             out.print(f"      thumbnail: {thumb}", markup=False, highlight=False, style="dim")
     # A route that is off changes what any search can find, so it is said every time (on stderr).
     for note in result.get("notes") or []:
-        console.print(f"[yellow]![/yellow] {_line(note)}")
+        console.print(f"[yellow]![/yellow] {one_line(note)}")
     for r, why in result["skipped_routes"].items():
         reason = why.splitlines()[0] if why else "unavailable"
-        console.print(f"[yellow]![/yellow] {r} route {_line(reason)}")
+        console.print(f"[yellow]![/yellow] {r} route {one_line(reason)}")
     if verbose:
         console.print(f"{result['seconds'] * 1000:.0f} ms, candidates {result.get('candidates', {})}")
 
@@ -270,11 +200,11 @@ def status(
 ) -> None:
     """Videos, hours, segments, per-route coverage, models and store location."""
     try:
-        with _open(data_dir) as lib:
+        with open_engine(data_dir) as lib:
             info = lib.status()
             rows = lib.videos() if videos else []
     except VidseekError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
         if videos:
             info["video_list"] = [{"id": v.id, "path": v.path, "status": v.status, "duration": v.duration,
@@ -291,7 +221,7 @@ def status(
         out.print(f"semantic   text vectors for {sem['embedded']} of {sem['videos']} videos ({sem['model']})"
                   + (f"; {sem['note']}" if sem.get("note") else ""), highlight=False)
     elif sem:
-        out.print(f"semantic   off: {_line(sem.get('note') or 'unavailable')}", highlight=False)
+        out.print(f"semantic   off: {one_line(sem.get('note') or 'unavailable')}", highlight=False)
     for route, name in info["models"].items():
         out.print(f"model {route:<7} {name}")
     if rows:
@@ -299,7 +229,7 @@ def status(
         table.add_column("path", overflow="fold")  # a cut path ("/videos/tr…") is no use to anyone
         for v in rows:
             table.add_row(str(v.id), v.status, f"{v.duration:.0f}", *[v.route_state(r) or "-" for r in ROUTES],
-                          _line(v.path + (f"  ({v.error})" if v.error else "")))
+                          one_line(v.path + (f"  ({v.error})" if v.error else "")))
         out.print(table)
 
 
@@ -308,16 +238,16 @@ def remove(path: Annotated[Path, typer.Argument(help="A video file or folder tha
            data_dir: DataDir = None) -> None:
     """Remove a video (or everything under a folder) from the index: rows, thumbnails, catalog."""
     try:
-        lib = _open(data_dir)
+        lib = open_engine(data_dir)
     except VidseekError as exc:
-        _fail(exc)
+        fail(exc)
     try:
         with lib:
             gone = lib.remove(path)
     except VidseekError as exc:
-        _fail(exc, 1)
+        fail(exc, 1)
     for p in gone:
-        out.print(f"removed {_line(p)}")
+        out.print(f"removed {one_line(p)}")
 
 
 @app.command()
@@ -328,7 +258,7 @@ def sample(folder: Annotated[Path, typer.Argument(help="Where to write the gener
     try:
         paths = make_sample_library(folder)
     except VidseekError as exc:
-        _fail(exc)
+        fail(exc)
     for p in paths:
         out.print(str(p))
 
@@ -345,7 +275,7 @@ def models_export(
     try:
         path = export_model(source, output, quantize=quantize)
     except VidseekError as exc:
-        _fail(exc)
+        fail(exc)
     out.print(f"exported to {path}\nuse it with: export VIDSEEK_VISUAL_MODEL={path}")
 
 
@@ -355,10 +285,10 @@ def models_list() -> None:
     from vidseek.analyze.registry import TEXT_MEMBERS, TEXT_MODELS, visual_model_status
 
     try:
-        settings = _settings(None)
+        settings = load_settings(None)
         rows = visual_model_status(settings)
     except VidseekError as exc:
-        _fail(exc)
+        fail(exc)
     out.print("visual (VIDSEEK_VISUAL_MODEL):", highlight=False)
     for row in rows:
         spec = row.spec
@@ -394,16 +324,16 @@ def serve(
     try:
         with _catalog(data_dir) as catalog:
             keys = catalog.key_count()
-        settings = _settings(data_dir)
+        settings = load_settings(data_dir)
     except VidseekError as exc:
-        _fail(exc)
+        fail(exc)
     if not loopback and not keys:
-        _fail(VidseekError(f"refusing to listen on {host} without API keys: anyone on the network could use it. "
+        fail(VidseekError(f"refusing to listen on {host} without API keys: anyone on the network could use it. "
                            "Create one with `vidseek keys create`, or serve on 127.0.0.1"))
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{shown}:{port}"
     mode = "API keys required" if keys else "single-user mode: no key needed from this machine"
-    console.print(f"vidseek serving {_line(settings.data_dir)} at {url} ({mode}); API docs at {url}/docs")
+    console.print(f"vidseek serving {one_line(settings.data_dir)} at {url} ({mode}); API docs at {url}/docs")
     app_ = create_app(settings, bound_to_loopback=loopback, url=url)
     uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
 
@@ -414,7 +344,7 @@ def _catalog(data_dir: Path | None):
 
     from vidseek.store.catalog import Catalog
 
-    settings = _settings(data_dir)
+    settings = load_settings(data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return closing(Catalog(settings.data_dir / "catalog.sqlite"))
 
@@ -435,7 +365,7 @@ def keys_create(
             if root:
                 catalog.set_tenant_roots(tenant, [str(p.expanduser().resolve()) for p in root])
     except VidseekError as exc:
-        _fail(exc)
+        fail(exc)
     out.print(key, highlight=False)
     console.print(f"key {rec.id} for tenant {tenant!r}: keep it now, it cannot be shown again. "
                   "Send it as 'Authorization: Bearer <key>'.")
@@ -450,12 +380,13 @@ def keys_list(data_dir: DataDir = None) -> None:
         with _catalog(data_dir) as catalog:
             rows = catalog.keys()
     except VidseekError as exc:
-        _fail(exc)
+        fail(exc)
     if not rows:
         out.print("no keys: the server runs in single-user mode (localhost only)")
     for k in rows:
         used = dt.datetime.fromtimestamp(k.last_used_at).isoformat(timespec="minutes") if k.last_used_at else "never"
-        out.print(f"{k.id:>4}  {k.tenant:<16} {k.prefix}…  last used {used}  {_line(k.label or '')}", highlight=False)
+        label = one_line(k.label or "")
+        out.print(f"{k.id:>4}  {k.tenant:<16} {k.prefix}…  last used {used}  {label}", highlight=False)
 
 
 @keys_app.command("revoke")
@@ -466,9 +397,9 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="Id from `vidseek key
         with _catalog(data_dir) as catalog:
             gone = catalog.revoke_key(key_id)
     except VidseekError as exc:
-        _fail(exc)
+        fail(exc)
     if not gone:
-        _fail(VidseekError(f"no key with id {key_id} (see `vidseek keys list`)"), 1)
+        fail(VidseekError(f"no key with id {key_id} (see `vidseek keys list`)"), 1)
     out.print(f"revoked key {key_id}")
 
 
@@ -477,11 +408,11 @@ def libraries_list(data_dir: DataDir = None,
                    tenant: Annotated[str, typer.Option(help="Whose libraries")] = "default") -> None:
     """Libraries with their video counts and index settings."""
     try:
-        with _open(data_dir) as engine:
+        with open_engine(data_dir) as engine:
             view = engine.tenant(tenant)
             rows = [(lib, view.videos(lib.id)) for lib in view.libraries()]
     except VidseekError as exc:
-        _fail(exc)
+        fail(exc)
     for lib, videos in rows:
         done = [v for v in videos if v.status == "done"]
         hours = sum(v.duration for v in done) / 3600
@@ -502,12 +433,12 @@ def libraries_create(
 
     settings = {"frame_rate": frame_rate, "routes": routes.split(",") if routes else None}
     try:
-        with _open(data_dir) as engine:
+        with open_engine(data_dir) as engine:
             rec = engine.tenant(tenant).create_library(name, {k: v for k, v in settings.items() if v is not None})
     except VidseekError as exc:
-        _fail(exc, 1)
+        fail(exc, 1)
     except ValidationError as exc:  # a bad frame rate or route
-        _fail(VidseekError(f"invalid library setting: {'; '.join(e['msg'] for e in exc.errors())}"), 1)
+        fail(VidseekError(f"invalid library setting: {'; '.join(e['msg'] for e in exc.errors())}"), 1)
     out.print(f"created library {rec.id} {rec.name!r} {rec.settings}")
 
 

@@ -12,35 +12,20 @@ Registered in vidseek/cli/commands.py as `app.command("eval")(eval_command)`.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from vidseek.cli.common import DataDir, console, fail, one_line, open_engine, out
 from vidseek.errors import VidseekError
-
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
-
-
-def _line(text: object) -> str:
-    return escape(re.sub(r"\s*\n\s*", " ", str(text).strip()))
-
-
-def _fail(exc: Exception, code: int = 2) -> None:
-    console.print(f"[red]error:[/red] {_line(exc)}")
-    raise typer.Exit(code)
 
 
 def eval_command(
     queries: Annotated[Path, typer.Argument(help="Queries file: JSONL, one {id, query, image, videos, start, end, "
                                                  "lang, routes} object per line")],
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", "-d", envvar="VIDSEEK_DATA_DIR",  # noqa: UP045
-                                                     help="Data folder (default ~/.local/share/vidseek)")] = None,
+    data_dir: DataDir = None,
     index: Annotated[Optional[Path], typer.Option("--index", help="Index this folder first (incremental)")] = None,  # noqa: UP045
     media: Annotated[Optional[Path], typer.Option(help="Root the expected videos are relative to "  # noqa: UP045
                                                        "(default: the queries file's folder)")] = None,
@@ -69,7 +54,7 @@ def eval_command(
         report = _evaluate(data_dir, items, root, index, library, min_score, ablation)
         files = _write(report, out_dir)
     except VidseekError as exc:
-        _fail(exc)
+        fail(exc)
     from vidseek.eval.report import TABLE_WIDTH, check_floors, print_misses, print_tables
 
     failed = check_floors(report, floors)
@@ -82,19 +67,18 @@ def eval_command(
         out.width = max(out.width, TABLE_WIDTH)  # a CI log counts as 80 columns: keep the numbers whole
         print_tables(report, out)
         print_misses(report, out)
-        out.print(f"wrote {', '.join(_line(p) for p in files.values())}", highlight=False)
+        out.print(f"wrote {', '.join(one_line(p) for p in files.values())}", highlight=False)
     for line in failed:
-        console.print(f"[red]floor failed:[/red] {_line(line)}")
+        console.print(f"[red]floor failed:[/red] {one_line(line)}")
     raise typer.Exit(1 if failed else 0)
 
 
 def _evaluate(data_dir: Path | None, items, root: Path, index: Path | None, library: str | None,
               min_score: float | None, ablation: bool) -> dict:
-    from vidseek.cli.commands import _open
     from vidseek.eval.report import build_report
     from vidseek.eval.runner import run_eval
 
-    with _open(data_dir) as engine:
+    with open_engine(data_dir) as engine:
         if index is not None:
             _index(engine, index, library)
         columns = [TextColumn("searching"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
@@ -114,21 +98,21 @@ def _index(engine, folder: Path, library: str | None) -> None:
 
     def on_scan(files: list[Path]) -> None:
         seen["total"] = len(files)
-        console.print(f"index: {len(files)} video files in {_line(folder)}")
+        console.print(f"index: {len(files)} video files in {one_line(folder)}")
 
     def on_file(r) -> None:
         seen["n"] += 1
         if r.status == "failed":
-            console.print(f"[red]✗[/red] [{seen['n']}/{seen['total']}] {_line(r.path)}: {_line(r.error)}")
+            console.print(f"[red]✗[/red] [{seen['n']}/{seen['total']}] {one_line(r.path)}: {one_line(r.error)}")
         elif r.status != "skipped":
-            console.print(f"[green]✓[/green] [{seen['n']}/{seen['total']}] {_line(r.path)} ({r.status}, "
+            console.print(f"[green]✓[/green] [{seen['n']}/{seen['total']}] {one_line(r.path)} ({r.status}, "
                           f"{r.seconds:.1f} s)")
 
     report = handle.index([folder], on_file=on_file, on_scan=on_scan)
     for path, problem in report.problems:
-        console.print(f"[red]✗[/red] {_line(path)}: {_line(problem)}")
+        console.print(f"[red]✗[/red] {one_line(path)}: {one_line(problem)}")
     for route, reason in report.unavailable.items():
-        console.print(f"[yellow]![/yellow] {route} route unavailable, indexed without it: {_line(reason)}")
+        console.print(f"[yellow]![/yellow] {route} route unavailable, indexed without it: {one_line(reason)}")
     console.print(f"index: {report.count('indexed')} indexed, {report.count('updated')} updated, "
                   f"{report.count('skipped')} unchanged, {len(report.failed)} failed")
 

@@ -1,0 +1,81 @@
+"""What every command module shares: the two consoles, the `--data-dir` option, settings and engine
+opening with clear errors, and the one-line error exit."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from vidseek.errors import DataDirLockedError, VidseekError
+
+# soft_wrap: one problem stays on one line however narrow the terminal (and in logs and pipes)
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+
+DataDir = Annotated[
+    Optional[Path],  # noqa: UP045 - typer needs Optional on 3.10
+    typer.Option("--data-dir", "-d", envvar="VIDSEEK_DATA_DIR", help="Data folder (default ~/.local/share/vidseek)"),
+]
+
+
+def load_settings(data_dir: Path | None, **overrides):
+    """Settings from options + VIDSEEK_* variables, with bad values turned into a VidseekError."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from vidseek.settings import Settings
+
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise VidseekError(f"invalid setting ({problems}); check the options and VIDSEEK_* variables") from None
+    except SettingsError as exc:
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"VIDSEEK_{field.group(1).upper()}" if field else "a VIDSEEK_* variable"
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        raise VidseekError(f"cannot read {name}{cause}") from None
+
+
+def open_engine(data_dir: Path | None, **overrides):
+    """An Engine on the data dir; a data dir owned by a running server is explained, not just refused."""
+    from vidseek.engine import Engine
+
+    settings = load_settings(data_dir, **overrides)
+    try:
+        return Engine(settings)
+    except DataDirLockedError as exc:
+        url = serving_url(data_dir)
+        if url is None:
+            raise
+        raise VidseekError(
+            f"the data dir is served by `vidseek serve` at {url}; `vidseek search` goes through it, add and "
+            "manage videos on its web page or REST API (/docs), or stop the server first"
+        ) from exc
+    except OSError as exc:
+        raise VidseekError(f"cannot use the data dir: {exc}") from None
+
+
+def serving_url(data_dir: Path | None) -> str | None:
+    """The URL of a live `vidseek serve` that owns this data dir, from its server.json, if any."""
+    from vidseek.serve.client import running_server
+
+    return running_server(load_settings(data_dir).data_dir)
+
+
+def one_line(text: object) -> str:
+    """One line, safe for rich markup: file names like `[2020] trip.mp4` must print as they are."""
+    return escape(re.sub(r"\s*\n\s*", " ", str(text).strip()))
+
+
+def fail(exc: Exception, code: int = 2) -> None:
+    """Exit codes: 1 = the request failed (bad files, not indexed), 2 = cannot run (lock, settings)."""
+    console.print(f"[red]error:[/red] {one_line(exc)}")
+    raise typer.Exit(code)
