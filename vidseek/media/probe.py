@@ -18,11 +18,13 @@ import av
 import av.logging
 
 from vidseek.errors import MediaError
+from vidseek.media.sniff import SNIFF_BYTES, describe_non_media, sniff_media
 from vidseek.records import VideoInfo
 
 AUDIO_EXTENSIONS = frozenset({".mp3", ".wav", ".flac", ".m4a", ".ogg", ".opus"})
 VIDEO_EXTENSIONS = (
-    frozenset({".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".flv", ".wmv", ".mpg", ".mpeg", ".ts", ".3gp"})
+    frozenset({".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".flv", ".wmv", ".mpg", ".mpeg", ".ts", ".3gp",
+               ".h264", ".h265"})
     | AUDIO_EXTENSIONS
 )  # audio-only files are indexed for their speech
 
@@ -89,6 +91,10 @@ def open_media(path: Path) -> Iterator[av.container.InputContainer]:
         raise MediaError(path, "is a directory, not a media file")
     if path.stat().st_size == 0:
         raise MediaError(path, "empty file (0 bytes)")
+    with path.open("rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    if sniff_media(head) is None:  # the server's upload rule too: a PNG named .mp4 is not a 0.04 s video
+        raise MediaError(path, f"not a media file (it is {describe_non_media(head)}, not a video or audio container)")
     try:
         container = av.open(str(path), **OPEN_OPTIONS)
     except av.error.FFmpegError as exc:

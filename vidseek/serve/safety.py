@@ -10,7 +10,6 @@ the server's real folders, which tenants must not learn.
 
 from __future__ import annotations
 
-import codecs
 import os
 import re
 import tempfile
@@ -22,8 +21,8 @@ from urllib.parse import unquote
 
 from vidseek.errors import VidseekError
 from vidseek.media.probe import VIDEO_EXTENSIONS
+from vidseek.media.sniff import SNIFF_BYTES, describe_non_media, sniff_media
 
-SNIFF_BYTES = 512  # covers every signature below; MPEG-TS needs two 188-byte packets (M2TS: 4 more)
 NAME_MAX_CHARS = 120
 # ext4 and most file systems allow 255 *bytes* per name; a Chinese character takes 3, and the
 # " (12)" suffix and temporary names need room too.
@@ -31,35 +30,20 @@ NAME_MAX_BYTES = 200
 _MAX_EXT = 16  # a longer "extension" is just part of the name
 _DRIVE = re.compile(r"[A-Za-z]:")
 _UNSAFE_RUN = re.compile(r"[^\w .\-()\[\]]+")  # \w is Unicode-aware: letters and digits of any script
-_ISO_IMAGE_BRANDS = frozenset(  # HEIF/AVIF/JPEG 2000 images and camera raws share mp4's box format
-    (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis")
-    + (b"jp2 ", b"jpx ", b"crx ")
-)
-_QUICKTIME_ATOMS = (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")  # old .mov files have no ftyp
 _EXTENSIONS = {
     "mp4": ".mp4", "mov": ".mov", "matroska": ".mkv", "avi": ".avi", "wav": ".wav", "flv": ".flv", "ogg": ".ogg",
-    "mpegts": ".ts", "mpeg": ".mpg", "asf": ".wmv", "mp3": ".mp3", "flac": ".flac",
+    "mpegts": ".ts", "mpeg": ".mpg", "asf": ".wmv", "mp3": ".mp3", "flac": ".flac", "h264": ".h264", "hevc": ".h265",
 }  # fmt: skip
-_NOT_MEDIA = (
-    (b"%PDF", "a PDF document"),
-    (b"PK\x03\x04", "a ZIP archive or office document"),
-    (b"\x89PNG", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF8", "a GIF image"),
-    (b"\x1f\x8b", "a gzip archive"),
-    (b"Rar!", "a RAR archive"),
-    (b"7z\xbc\xaf", "a 7z archive"),
-    (b"\x7fELF", "a program"),
-    (b"MZ", "a Windows program"),
-)
 
 
 class PathRejected(VidseekError):
-    """A user-given path is refused: `PathRejected("../x", "contains '..'")`. The server answers 400."""
+    """A user-given path is refused: `PathRejected("../x", "contains '..'")`. The server answers
+    `status`: 400 for a path it will not follow, 404 for one that is not there."""
 
-    def __init__(self, path: str, reason: str):
+    def __init__(self, path: str, reason: str, status: int = 400):
         self.path = path
         self.reason = reason
+        self.status = status
         super().__init__(f"path {path!r} refused: {reason}")  # repr shows control characters safely
 
 
@@ -96,9 +80,9 @@ def resolve_under_root(root: Path, relative: str) -> Path:
     try:
         return real.resolve(strict=True)
     except FileNotFoundError:
-        raise PathRejected(relative, "does not exist") from None
+        raise PathRejected(relative, "does not exist", 404) from None
     except (OSError, RuntimeError):  # e.g. "file.mp4/x" (not a directory), no permission
-        raise PathRejected(relative, "does not exist or cannot be read") from None
+        raise PathRejected(relative, "does not exist or cannot be read", 404) from None
 
 
 def _path_problem(relative: object) -> str | None:
@@ -137,63 +121,6 @@ def sanitize_filename(name: str) -> str:
         stem = stem[:-1]
     stem = stem.rstrip(". ")
     return (stem or "upload") + ext
-
-
-def sniff_media(head: bytes) -> str | None:
-    """The container kind from a file's first SNIFF_BYTES bytes, or None: `sniff_media(fh.read(SNIFF_BYTES))`.
-
-    Kinds: mp4 (any ISO BMFF: mp4, m4a, 3gp...), mov, matroska (also WebM), avi, wav, flv, ogg, mpegts,
-    mpeg, asf, mp3, flac. HEIF/AVIF images share mp4's box format and are not media: None.
-    """
-    head = bytes(head)
-    if head[4:8] == b"ftyp":
-        if head[8:12] in _ISO_IMAGE_BRANDS:
-            return None
-        return "mov" if head[8:12] == b"qt  " else "mp4"
-    if head[4:8] in _QUICKTIME_ATOMS:
-        return "mov"
-    if head[:4] in (b"RIFF", b"RF64"):
-        return {b"AVI ": "avi", b"WAVE": "wav"}.get(head[8:12])
-    prefixes = (
-        (b"\x1a\x45\xdf\xa3", "matroska"), (b"FLV\x01", "flv"), (b"OggS", "ogg"), (b"fLaC", "flac"), (b"ID3", "mp3"),
-        (b"\x00\x00\x01\xba", "mpeg"), (b"\x00\x00\x01\xb3", "mpeg"), (b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "asf"),
-    )  # fmt: skip
-    for magic, kind in prefixes:
-        if head.startswith(magic):
-            return kind
-    if len(head) > 188 and head[0] == head[188] == 0x47:  # a sync byte every 188-byte packet
-        return "mpegts"
-    if len(head) > 196 and head[4] == head[196] == 0x47:  # M2TS (Blu-ray, AVCHD): 4-byte prefix per packet
-        return "mpegts"
-    if _mpeg_audio_frame(head):
-        return "mp3"
-    return None
-
-
-def _mpeg_audio_frame(head: bytes) -> bool:
-    """An MPEG audio frame header: 11 sync bits, then no reserved version, layer, bitrate or rate."""
-    if len(head) < 4 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
-        return False
-    version, layer = (head[1] >> 3) & 3, (head[1] >> 1) & 3
-    bitrate, rate = head[2] >> 4, (head[2] >> 2) & 3
-    # Layer 0 is reserved here but is how ADTS AAC looks; .aac is not an extension we index.
-    return version != 1 and layer != 0 and bitrate != 15 and rate != 3
-
-
-def _describe(head: bytes) -> str:
-    """What a non-media upload seems to be, for the 415 message."""
-    if not head:
-        return "an empty file"
-    if head[4:8] == b"ftyp" or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
-        return "an image"
-    for magic, what in _NOT_MEDIA:
-        if head.startswith(magic):
-            return what
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head)  # tolerates a character cut at the end
-    except UnicodeDecodeError:
-        return "unknown binary data"
-    return "text" if b"\x00" not in head else "unknown binary data"
 
 
 def save_upload(chunks: Iterable[bytes], folder: Path, filename: str, max_bytes: int) -> Path:
@@ -239,7 +166,7 @@ def _receive(chunks: Iterable[bytes], fh: BinaryIO, name: str, max_bytes: int) -
 def _sniffed(name: str, head: bytes) -> str:
     kind = sniff_media(head)
     if kind is None:
-        detected = _describe(head)
+        detected = describe_non_media(head)
         raise UploadRejected(f"{name} is not a video or audio file this server can index (detected: {detected})", 415)
     return kind
 
