@@ -37,6 +37,10 @@ class QueryError(VidseekError):
     """A search request is invalid (empty query, bad filter, bad limit...)."""
 
 
+class UnreadableImage(QueryError):
+    """The example image of a search is not one vidseek can decode (the server answers 415)."""
+
+
 class NotFoundError(VidseekError):
     """A library, video or job does not exist (or belongs to another tenant, which looks the same)."""
 

@@ -73,6 +73,17 @@ class Settings(BaseSettings):
         default_factory=list, description="Server folders tenants may index from (comma list); uploads always work"
     )
     max_upload_mb: int = Field(default=4096, gt=0, description="Largest accepted upload, in MiB")
+    max_query_chars: int = Field(default=1000, ge=1, le=100_000,
+                                 description="Longest search text or question, in characters")
+    rate_limit: float = Field(default=20.0, ge=0, description="Requests per second per API key (or per client "
+                              "address without one), sustained; 0 = no limit")
+    rate_burst: int = Field(default=200, ge=1, description="Requests a key may send at once before the rate "
+                            "limit applies")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Host names the server answers to besides its bind address and "
+        "loopback (comma list), e.g. search.example.org behind a reverse proxy; '*' = any (not on loopback)")
+    cookie_secure: bool = Field(default=False, description="Mark the web session cookie Secure even when the "
+                                "request did not arrive over https (a TLS proxy without forwarded headers)")
 
     # search
     min_score: float = Field(default=0.3, ge=0, le=1, description="Moments scoring below this are dropped")
@@ -105,6 +116,13 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return Path(value).expanduser().resolve()
 
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [v.strip().lower() for v in value.split(",") if v.strip()]
+        return value
+
     @field_validator("media_roots", mode="before")
     @classmethod
     def _split_roots(cls, value: object) -> object:
@@ -129,6 +147,8 @@ class Settings(BaseSettings):
     @field_validator("routes")
     @classmethod
     def _known_routes(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError(f"no routes: give at least one of {list(ROUTES)}")
         unknown = [r for r in value if r not in ROUTES]
         if unknown:
             raise ValueError(f"unknown route(s) {unknown}; valid routes are {list(ROUTES)}")
@@ -140,20 +160,24 @@ class Settings(BaseSettings):
         return self.milvus_uri or str(self.data_dir / "milvus.db")
 
 
+RouteName = Literal[ROUTES]  # type: ignore[valid-type]
+
+
 class LibrarySettings(BaseModel):
     """Index settings one library may override (the Alibaba seed's "several search libraries")."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     frame_rate: float | None = Field(default=None, gt=0, le=30)
-    routes: list[str] | None = None
-    max_segment_seconds: float | None = Field(default=None, gt=0)
+    routes: list[RouteName] | None = Field(default=None, min_length=1, max_length=len(ROUTES),
+                                           description="at least one route; unset = the server's")
+    max_segment_seconds: float | None = Field(default=None, gt=0, le=3600)
     shot_threshold: float | None = Field(default=None, gt=0, lt=2)
 
     @field_validator("routes")
     @classmethod
     def _known(cls, value: list[str] | None) -> list[str] | None:
-        return Settings._known_routes(value) if value is not None else None
+        return list(dict.fromkeys(Settings._known_routes(value))) if value is not None else None
 
     def apply(self, base: Settings) -> Settings:
         """`base` with this library's overrides: `LibrarySettings(frame_rate=2).apply(settings)`."""

@@ -334,7 +334,7 @@ def serve(
     url = f"http://{shown}:{port}"
     mode = "API keys required" if keys else "single-user mode: no key needed from this machine"
     console.print(f"vidseek serving {one_line(settings.data_dir)} at {url} ({mode}); API docs at {url}/docs")
-    app_ = create_app(settings, bound_to_loopback=loopback, url=url)
+    app_ = create_app(settings, bound_to_loopback=loopback, url=url, bind_host=host)
     uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
 
 

@@ -15,14 +15,14 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vidseek.errors import ModelUnavailableError, QueryError
+from vidseek.errors import ModelUnavailableError, QueryError, UnreadableImage
 from vidseek.index.analyzers import TEXT_EMBEDDER, Analyzers
 from vidseek.records import OPTIONAL_ROUTES, ROUTES, TEXT_ROUTES, VISUAL, Moment
 from vidseek.search.fuse import ScoredHit, fuse, promising
@@ -33,6 +33,8 @@ from vidseek.store.milvus import MilvusStore, StoredHit
 from vidseek.text import normalize, spelled_words
 
 MATCH_MODES = ("hybrid", "lexical", "semantic")
+MAX_WINDOW = 10_000  # offset + limit: how deep a search may page
+MAX_FILTER_IDS = 10_000  # ids in one where(video_id=[...]) or where(library_id=[...])
 
 
 @dataclass
@@ -59,8 +61,14 @@ def _load_image(image: np.ndarray | bytes | str | Path) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(image) if isinstance(image, bytes) else image) as picture:
             return np.asarray(picture.convert("RGB"))
-    except (OSError, UnidentifiedImageError) as exc:
-        raise QueryError(f"{name}: not an image vidseek can read ({exc})") from None
+    except FileNotFoundError:
+        raise QueryError(f"{name}: file not found") from None
+    except UnidentifiedImageError:
+        raise UnreadableImage(f"{name}: not an image vidseek can read (JPEG, PNG, WebP, GIF, BMP...)") from None
+    except Image.DecompressionBombError:
+        raise UnreadableImage(f"{name}: too many pixels to be a photo (over {Image.MAX_IMAGE_PIXELS:,})") from None
+    except (OSError, ValueError, SyntaxError) as exc:  # truncated or damaged files
+        raise UnreadableImage(f"{name}: a damaged image ({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
 @dataclass
@@ -154,9 +162,9 @@ class Search:
         if path_prefix is not None:
             self._path_prefix = path_prefix
         if video_id is not None:
-            self._video_ids = [video_id] if isinstance(video_id, int) else list(video_id)
+            self._video_ids = _ids("video_id", video_id)
         if library_id is not None:
-            self._library_ids = [library_id] if isinstance(library_id, int) else list(library_id)
+            self._library_ids = _ids("library_id", library_id)
         if min_duration is not None:
             self._min_duration = min_duration
         if max_duration is not None:
@@ -306,6 +314,9 @@ class Search:
 
         `self.total` then holds how many moments passed the cutoff in all."""
         t0 = time.perf_counter()
+        if self._offset + self._limit > MAX_WINDOW:
+            raise QueryError(f"offset + limit is {self._offset + self._limit:,}; a search pages through at most "
+                             f"the first {MAX_WINDOW:,} moments: narrow it with filters instead")
         catalog = self._deps.catalog
         self.total = 0
         if not catalog.done_count(self._tenant):
@@ -340,6 +351,13 @@ class Search:
 
 
 _DIGITS = re.compile(r"\d+")
+
+
+def _ids(name: str, value: int | Iterable[int]) -> list[int]:
+    ids = [value] if isinstance(value, int) else list(value)
+    if len(ids) > MAX_FILTER_IDS:
+        raise QueryError(f"{name}: {len(ids):,} ids; a filter takes at most {MAX_FILTER_IDS:,}")
+    return ids
 
 
 def _numbers(text: str) -> set[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -31,10 +32,13 @@ from vidseek.errors import (
     NotFoundError,
     QueryError,
     StoreError,
+    UnreadableImage,
     VidseekError,
 )
+from vidseek.serve import openapi
 from vidseek.serve.auth import Authenticator
 from vidseek.serve.client import SERVER_FILE
+from vidseek.serve.guard import Guard, HostPolicy
 from vidseek.serve.jobs import JobRunner
 from vidseek.serve.routes import ask, jobs, libraries, search, session, videos
 from vidseek.serve.safety import PathRejected, UploadRejected
@@ -44,7 +48,8 @@ log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 
-def create_app(settings: Settings, bound_to_loopback: bool = True, url: str | None = None) -> FastAPI:
+def create_app(settings: Settings, bound_to_loopback: bool = True, url: str | None = None,
+               bind_host: str = "127.0.0.1") -> FastAPI:
     """The app for one data dir; `url` is written to server.json for the CLI to find."""
 
     @asynccontextmanager
@@ -72,11 +77,15 @@ def create_app(settings: Settings, bound_to_loopback: bool = True, url: str | No
 
     app = FastAPI(title="vidseek", version=vidseek.__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Multimodal video search: find the moments that match a sentence or an image.")
+    app.state.settings = settings
     app.state.max_upload_bytes = settings.max_upload_mb * 1024 * 1024
     for module in (session, libraries, videos, jobs, search, ask):
         app.include_router(module.router, prefix="/api")
     _add_error_handlers(app)
     app.add_middleware(UploadLimit, max_bytes=app.state.max_upload_bytes)
+    app.add_middleware(Guard, policy=HostPolicy(bind_host, settings.allowed_hosts), rate=settings.rate_limit,
+                       burst=settings.rate_burst)  # added last: runs first
+    openapi.install(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -109,7 +118,7 @@ def _add_docs(app: FastAPI) -> None:
                               redoc_js_url="/docs-static/redoc.standalone.js", with_google_fonts=False)
 
 
-_STATUS = ((NotFoundError, 404), (ConflictError, 409), (QueryError, 400), (PathRejected, 400), (MediaError, 400),
+_STATUS = ((UnreadableImage, 415), (NotFoundError, 404), (ConflictError, 409), (QueryError, 400), (MediaError, 400),
            (StoreError, 503))
 
 
@@ -118,7 +127,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(VidseekError)
     async def domain_error(request: Request, exc: VidseekError) -> JSONResponse:
-        status = exc.status if isinstance(exc, UploadRejected) else next(
+        status = exc.status if isinstance(exc, (UploadRejected, PathRejected)) else next(
             (code for kind, code in _STATUS if isinstance(exc, kind)), 400)
         message = exc.problem if isinstance(exc, MediaError) else str(exc)  # MediaError text starts with the path
         if status >= 500:
@@ -128,16 +137,41 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         parts = [f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}" for e in exc.errors()]
-        return JSONResponse({"detail": "invalid request: " + "; ".join(parts)}, status_code=422)
+        detail = "invalid request: " + "; ".join(parts)
+        detail = detail.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate in a field name
+        return JSONResponse({"detail": detail}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names the methods of one route; a path may have several
+            methods = _methods_for(request)
+            headers["Allow"] = ", ".join(methods)
+            listed = methods[0] if len(methods) == 1 else f"{', '.join(methods[:-1])} or {methods[-1]}"
+            detail = f"{request.method} is not allowed here; use {listed}"
+            return JSONResponse({"detail": detail}, status_code=405, headers=headers)
+        detail = str(exc.detail).encode("utf-8", "replace").decode("utf-8")  # user text may hold lone surrogates
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("%s %s failed", request.method, request.url.path)
         return JSONResponse({"detail": "internal server error; the server log has the details"}, status_code=500)
+
+
+def _methods_for(request: Request) -> list[str]:
+    """Every method the OpenAPI document names for this request's path (what Allow must list)."""
+    app = request.app
+    table = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = [(re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$"),
+                  {m.upper() for m in item})
+                 for path, item in app.openapi().get("paths", {}).items()]
+        app.state.allow_table = table
+    methods = set().union(*(m for rx, m in table if rx.match(request.url.path)))
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods) or ["GET", "HEAD"]
 
 
 class UploadLimit:

@@ -14,7 +14,9 @@ import secrets
 from vidseek.store.catalog import DEFAULT_TENANT, Catalog, KeyRecord
 
 KEY_PREFIX = "vsk_"
-COOKIE = "vidseek_key"
+SESSION_PREFIX = "vss_"
+COOKIE = "vidseek_session"  # an opaque session id (a random token, stored hashed), never the key itself
+SESSION_SECONDS = 12 * 3600  # a web login lasts a working day; `vidseek keys revoke` ends it at once
 
 
 def new_key() -> str:
@@ -30,6 +32,16 @@ def create_key(catalog: Catalog, tenant: str, label: str | None = None) -> tuple
     """Make a key for `tenant` (created if new); returns (the key, shown once, and its record)."""
     key = new_key()
     return key, catalog.add_key(tenant, hash_key(key), key[: len(KEY_PREFIX) + 6], label)
+
+
+def new_session(catalog: Catalog, key: str) -> str | None:
+    """A session id for a valid key (None for an invalid one): what the web page's cookie holds."""
+    key_id = catalog.key_id_for(hash_key(key))
+    if key_id is None:
+        return None
+    session = SESSION_PREFIX + secrets.token_urlsafe(32)
+    catalog.add_session(hash_key(session), key_id, SESSION_SECONDS)
+    return session
 
 
 def is_loopback(host: str | None) -> bool:
@@ -58,11 +70,17 @@ class Authenticator:
     def local_mode(self) -> bool:
         return self.bound_to_loopback and self.catalog.key_count() == 0
 
-    def tenant(self, key: str | None, client_host: str | None) -> tuple[str | None, str]:
-        """(tenant, why-not): tenant is None when the request is refused."""
+    def tenant(self, key: str | None, client_host: str | None, session: str | None = None) -> tuple[str | None, str]:
+        """(tenant, why-not): tenant is None when the request is refused. A key wins over a session."""
         if key:
             tenant = self.catalog.tenant_for_key(hash_key(key))
             return (tenant, "") if tenant else (None, "invalid API key")
+        if session:
+            tenant = self.catalog.tenant_for_session(hash_key(session))
+            if tenant:
+                return tenant, ""
+            if not self.local_mode():
+                return None, "the session ended (expired, logged out or its key revoked): log in again"
         if self.local_mode() and is_loopback(client_host):
             return DEFAULT_TENANT, ""
         return None, "missing API key: send 'Authorization: Bearer <key>' (make one with `vidseek keys create`)"

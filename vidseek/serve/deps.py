@@ -20,20 +20,28 @@ def get_runner(request: Request) -> JobRunner:
 
 
 def request_key(request: Request) -> str | None:
-    """The API key from `Authorization: Bearer`, `X-API-Key`, or the web page's cookie."""
+    """The API key from `Authorization: Bearer` or `X-API-Key`."""
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip() or None
-    return request.headers.get("x-api-key") or request.cookies.get(COOKIE) or None
+    return request.headers.get("x-api-key") or None
 
 
 def current_tenant(request: Request) -> Tenant:
     authenticator: Authenticator = request.app.state.auth
     client = request.client.host if request.client else None
-    name, why = authenticator.tenant(request_key(request), client)
+    name, why = authenticator.tenant(request_key(request), client, request.cookies.get(COOKIE))
     if name is None:
         raise HTTPException(401, why, headers={"WWW-Authenticate": "Bearer"})
     return request.app.state.engine.tenant(name)
+
+
+def check_text_length(request: Request, field: str, text: str | None) -> None:
+    """422 for a search text or question longer than VIDSEEK_MAX_QUERY_CHARS (the OpenAPI maxLength)."""
+    limit = request.app.state.settings.max_query_chars
+    if text is not None and len(text) > limit:
+        raise HTTPException(422, f"invalid request: {field}: {len(text):,} characters; at most {limit:,} are "
+                                 "accepted (VIDSEEK_MAX_QUERY_CHARS)")
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]

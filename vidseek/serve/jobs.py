@@ -159,6 +159,9 @@ class JobRunner:
                                finished_at=now)
         elif result.status == "failed":
             catalog.update_job(job.id, state="failed", video_id=result.video_id, error=result.error, finished_at=now)
+        elif result.video_id is not None and not catalog.videos_by_ids([result.video_id], job.tenant):
+            catalog.update_job(job.id, state="cancelled", video_id=None, finished_at=now,
+                               error="cancelled: the video was deleted while it was being indexed")
         else:
             catalog.update_job(job.id, state="done", video_id=result.video_id, percent=100.0, stage=None,
                                eta_seconds=0.0, finished_at=now)

@@ -2,15 +2,93 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+import typing
+from typing import Annotated, Literal
 
-from vidseek.records import Moment
+from fastapi import Path, Query
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from vidseek.records import ROUTES, Moment
 from vidseek.settings import LibrarySettings, Settings
 from vidseek.store.catalog import JobRecord, LibraryRecord, SegmentRecord, VideoRecord
 
+# The largest integer every JSON parser (and JavaScript) holds exactly, well inside SQLite's 2**63 - 1:
+# a bigger id names nothing and must not reach the catalog.
+MAX_ID = 2**53 - 1
+MAX_OFFSET = 9_900  # offset + limit (at most 100) stays within the 10,000 results a search may page through
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
-class LibraryCreate(BaseModel):
-    name: str = Field(description="lowercase letters, digits, - and _")
+
+def _unicode(text: str) -> str:
+    """Refuse lone UTF-16 surrogates (JSON's "\\ud800"): no store, log or tokenizer can encode them."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("contains a lone UTF-16 surrogate; send valid Unicode text") from None
+    return text
+
+
+class StrictJSON(BaseModel):
+    """A JSON request body: strict types ("5" is not a number, true not an id), except that 5.0 is
+    an integer, as JSON Schema says."""
+
+    model_config = ConfigDict(strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integral_floats(cls, data: object) -> object:
+        if isinstance(data, dict):
+            ints = {name for name, f in cls.model_fields.items() if int in _types(f.annotation)}
+            data = {k: int(v) if k in ints and isinstance(v, float) and v.is_integer() and abs(v) <= MAX_ID else v
+                    for k, v in data.items()}
+        return data
+
+
+def _types(annotation: object) -> tuple:
+    return typing.get_args(annotation) or (annotation,)
+
+
+# "Not only spaces", as Python's str.strip() sees spaces (the engine strips queries). Spelled out
+# because `\\S` differs between regex dialects (JSON Schema's ECMA-262, Rust, Python) on U+0085.
+NOT_BLANK = r"[^\t\n\x0b\x0c\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+Text = Annotated[str, AfterValidator(_unicode)]
+Route = Literal[ROUTES]  # type: ignore[valid-type]
+LibraryPath = Annotated[int, Path(ge=1, le=MAX_ID, description="a library id")]
+VideoPath = Annotated[int, Path(ge=1, le=MAX_ID, description="a video id")]
+JobPath = Annotated[int, Path(ge=1, le=MAX_ID, description="a job id")]
+LibraryQuery = Annotated[int | None, Query(ge=1, le=MAX_ID, description="only this library")]
+
+
+class ErrorOut(BaseModel):
+    """Every error: one sentence, never a server path or a traceback."""
+
+    detail: str
+
+
+def errors(*codes: int) -> dict[int | str, dict]:
+    """`responses=` for a route that may answer these error codes (the app adds the ones all routes share)."""
+    return {code: {"model": ErrorOut, "description": REASONS.get(code, "error")} for code in codes}
+
+
+REASONS = {
+    400: "the request is well formed but cannot be done (the sentence says why)",
+    401: "missing or invalid API key",
+    403: "a browser's cross-site request (its Origin is not this server or an allowed host)",
+    404: "no such resource for this tenant",
+    409: "conflicts with what exists (e.g. a library name in use)",
+    410: "the video's file is no longer on the server",
+    413: "larger than a configured limit",
+    415: "not a video or audio file this server indexes",
+    416: "the byte range is outside the file",
+    421: "the Host header names a host this server does not answer to (VIDSEEK_ALLOWED_HOSTS)",
+    422: "a field is missing, of the wrong type or out of bounds",
+    429: "too many requests for this key; retry after `Retry-After` seconds",
+    503: "the vector store is not available",
+}
+
+
+class LibraryCreate(StrictJSON):
+    name: str = Field(description="lowercase letters, digits, - and _", pattern=NAME_PATTERN)
     settings: LibrarySettings = Field(default_factory=LibrarySettings)
 
 
@@ -32,9 +110,10 @@ class LibraryOut(BaseModel):
                    hours=round(sum(v.duration for v in done) / 3600, 3), created_at=rec.created_at)
 
 
-class VideoAdd(BaseModel):
-    root: str = Field(description="A root name from GET /api/roots")
-    path: str = Field(default="", description="File or folder relative to the root; '' is the root itself")
+class VideoAdd(StrictJSON):
+    root: Text = Field(description="A root name from GET /api/roots", max_length=255)
+    path: Text = Field(default="", description="File or folder relative to the root; '' is the root itself",
+                       max_length=4096)
 
 
 class SegmentOut(BaseModel):
@@ -106,18 +185,27 @@ class JobsOut(BaseModel):
 
 
 class SearchIn(BaseModel):
-    q: str | None = Field(default=None, description="Text query (Chinese or English)")
-    library_id: int | None = None
-    video_id: int | None = None
-    routes: list[str] | None = None
-    min_duration: float | None = None
-    max_duration: float | None = None
+    """A search. In JSON `q` is required; a multipart form may send an `image` instead of, or with, it."""
+
+    q: Text | None = Field(default=None, description="Text query (Chinese or English); at most "
+                           "VIDSEEK_MAX_QUERY_CHARS characters, not only spaces", pattern=NOT_BLANK)
+    library_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    video_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    routes: list[Route] | None = Field(default=None, max_length=len(ROUTES), description="search only these")
+    min_duration: float | None = Field(default=None, ge=0, description="seconds")
+    max_duration: float | None = Field(default=None, ge=0, description="seconds")
     added_after: float | None = Field(default=None, description="unix seconds")
     added_before: float | None = Field(default=None, description="unix seconds")
     limit: int = Field(default=20, ge=1, le=100)
-    offset: int = Field(default=0, ge=0, le=10_000)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
     min_score: float | None = Field(default=None, ge=0, le=1)
     per_video: int = Field(default=3, ge=1, le=50)
+
+
+class SearchJSON(StrictJSON, SearchIn):  # SearchIn itself is lax: the multipart form sends numbers as text
+
+    q: Text = Field(description="Text query (Chinese or English); at most VIDSEEK_MAX_QUERY_CHARS characters, "
+                    "not only spaces", pattern=NOT_BLANK)
 
 
 class EvidenceOut(BaseModel):

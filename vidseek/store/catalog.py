@@ -43,6 +43,12 @@ CREATE TABLE IF NOT EXISTS api_keys (
     created_at REAL NOT NULL,
     last_used_at REAL
 );
+CREATE TABLE IF NOT EXISTS sessions (     -- the web page's logins: an opaque id in a cookie, never the key
+    id_hash TEXT PRIMARY KEY,              -- sha256 of the session id
+    key_id INTEGER NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,  -- revoking the key ends it
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS libraries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,
@@ -275,6 +281,25 @@ class Catalog:
         if not row["last_used_at"] or now - row["last_used_at"] > 60:  # don't write on every request
             self._run("UPDATE api_keys SET last_used_at = ? WHERE id = ?", (now, row["id"]))
         return row["tenant"]
+
+    def key_id_for(self, key_hash: str) -> int | None:
+        row = self._one("SELECT id FROM api_keys WHERE key_hash = ?", (key_hash,))
+        return row["id"] if row else None
+
+    def add_session(self, id_hash: str, key_id: int, lifetime: float) -> None:
+        now = time.time()
+        with self._lock:
+            self.db.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
+            self.db.execute("INSERT INTO sessions (id_hash, key_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                            (id_hash, key_id, now, now + lifetime))
+
+    def tenant_for_session(self, id_hash: str) -> str | None:
+        row = self._one("SELECT k.tenant FROM sessions s JOIN api_keys k ON k.id = s.key_id "
+                        "WHERE s.id_hash = ? AND s.expires_at > ?", (id_hash, time.time()))
+        return row["tenant"] if row else None
+
+    def end_session(self, id_hash: str) -> None:
+        self._run("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
 
     def revoke_key(self, key_id: int) -> bool:
         with self._lock:

@@ -14,20 +14,22 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.concurrency import iterate_in_threadpool
 
 from vidseek.answer.ask import Asker
 from vidseek.engine import Tenant
 from vidseek.errors import VidseekError
-from vidseek.serve.deps import CurrentTenant
+from vidseek.serve.deps import CurrentTenant, check_text_length
+from vidseek.serve.schemas import MAX_ID, NOT_BLANK, StrictJSON, Text, errors
 
 router = APIRouter(tags=["ask"])
 
 
-class AskIn(BaseModel):
-    question: str = Field(description="A question in Chinese or English")
-    library_id: int | None = None
+class AskIn(StrictJSON):
+    question: Text = Field(description="A question in Chinese or English; at most VIDSEEK_MAX_QUERY_CHARS "
+                           "characters, not only spaces", pattern=NOT_BLANK)
+    library_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     stream: bool = Field(default=True, description="Server-Sent Events (default) or one JSON answer")
     llm: bool = Field(default=True, description="Use the configured LLM; false = extractive answer")
 
@@ -58,9 +60,18 @@ def _public(tenant: Tenant, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-@router.post("/ask")
+_ASK_DOC = {200: {"description": "`stream: true`: Server-Sent Events (`plan`, `citations`, `delta`..., `done`, or "
+                   "`error`); `stream: false`: the answer as one JSON object",
+                   "content": {"text/event-stream": {"schema": {
+                       "type": "object", "description": "one event: its name and its JSON data",
+                       "properties": {"event": {"type": "string"}, "data": {"type": "string"}}}},
+                               "application/json": {"schema": {"type": "object"}}}}}
+
+
+@router.post("/ask", response_class=StreamingResponse, responses={**_ASK_DOC, **errors(404)})
 async def ask(body: AskIn, request: Request, tenant: CurrentTenant):
     """Answer from the tenant's videos; every claim cites moments as [n]."""
+    check_text_length(request, "question", body.question)
     client = request.app.state.llm if body.llm else None  # one client (connection pool) per server
     asker = Asker(tenant, request.app.state.engine.settings, client)
     where = {"library_id": body.library_id} if body.library_id is not None else None

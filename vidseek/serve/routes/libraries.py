@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -14,7 +15,16 @@ from vidseek.index.scan import scan
 from vidseek.media.probe import is_video_candidate
 from vidseek.serve.deps import CurrentTenant, EngineDep, RunnerDep
 from vidseek.serve.safety import UploadRejected, resolve_under_root, save_upload
-from vidseek.serve.schemas import JobOut, JobsOut, LibraryCreate, LibraryOut, VideoAdd, VideoOut
+from vidseek.serve.schemas import (
+    JobOut,
+    JobsOut,
+    LibraryCreate,
+    LibraryOut,
+    LibraryPath,
+    VideoAdd,
+    VideoOut,
+    errors,
+)
 
 router = APIRouter(tags=["libraries"])
 
@@ -33,19 +43,19 @@ def list_libraries(tenant: CurrentTenant) -> list[LibraryOut]:
     return [LibraryOut.of(lib, [v for v in videos if v.library_id == lib.id], base) for lib in tenant.libraries()]
 
 
-@router.post("/libraries", status_code=201)
+@router.post("/libraries", status_code=201, responses=errors(409))
 def create_library(body: LibraryCreate, tenant: CurrentTenant) -> LibraryOut:
     rec = tenant.create_library(body.name, body.settings)
     return LibraryOut.of(rec, [], tenant.engine.settings)
 
 
-@router.get("/libraries/{library_id}")
-def get_library(library_id: int, tenant: CurrentTenant) -> LibraryOut:
+@router.get("/libraries/{library_id}", responses=errors(404))
+def get_library(library_id: LibraryPath, tenant: CurrentTenant) -> LibraryOut:
     return _out(tenant, library_id)
 
 
-@router.delete("/libraries/{library_id}", status_code=204)
-def delete_library(library_id: int, tenant: CurrentTenant, runner: RunnerDep) -> Response:
+@router.delete("/libraries/{library_id}", status_code=204, responses=errors(404))
+def delete_library(library_id: LibraryPath, tenant: CurrentTenant, runner: RunnerDep) -> Response:
     for job in tenant.catalog.jobs(tenant.name, library_id):
         if job.active:
             runner.cancel(job, wait=60)  # it must stop writing first
@@ -53,17 +63,17 @@ def delete_library(library_id: int, tenant: CurrentTenant, runner: RunnerDep) ->
     return Response(status_code=204)
 
 
-@router.get("/libraries/{library_id}/videos")
-def list_videos(library_id: int, tenant: CurrentTenant) -> list[VideoOut]:
+@router.get("/libraries/{library_id}/videos", responses=errors(404))
+def list_videos(library_id: LibraryPath, tenant: CurrentTenant) -> list[VideoOut]:
     tenant.library(library_id)  # 404 for another tenant's library
     return [VideoOut.of(v) for v in tenant.videos(library_id)]
 
 
 # server folders ---------------------------------------------------------------------------
-def roots_of(tenant: Tenant, default: list[Path]) -> dict[str, Path]:
+def roots_of(tenant: Tenant, default: list[pathlib.Path]) -> dict[str, pathlib.Path]:
     """The folders this tenant may index from, by name (the folder's own name, made unique)."""
-    paths = [Path(p) for p in tenant.catalog.tenant_roots(tenant.name)] or default
-    out: dict[str, Path] = {}
+    paths = [pathlib.Path(p) for p in tenant.catalog.tenant_roots(tenant.name)] or default
+    out: dict[str, pathlib.Path] = {}
     for path in paths:
         name, n = path.name or "root", 2
         while name in out:
@@ -72,7 +82,7 @@ def roots_of(tenant: Tenant, default: list[Path]) -> dict[str, Path]:
     return out
 
 
-def _root(tenant: Tenant, engine, name: str) -> Path:
+def _root(tenant: Tenant, engine, name: str) -> pathlib.Path:
     roots = roots_of(tenant, engine.settings.media_roots)
     if name not in roots:
         raise HTTPException(404, f"no server folder named {name!r}; see GET /api/roots")
@@ -84,33 +94,41 @@ def list_roots(tenant: CurrentTenant, engine: EngineDep) -> list[dict]:
     return [{"name": name} for name in roots_of(tenant, engine.settings.media_roots)]
 
 
-@router.get("/roots/{root}/entries")
-def browse(root: str, tenant: CurrentTenant, engine: EngineDep, path: str = "") -> dict:
+@router.get("/roots/{root}/entries", responses=errors(404))
+def browse(root: Annotated[str, Path(max_length=255)], tenant: CurrentTenant, engine: EngineDep,
+           path: Annotated[str, Query(max_length=4096)] = "") -> dict:
     """Sub-folders and video files of one folder under a root (hidden entries are not listed)."""
     base = _root(tenant, engine, root)
     folder = resolve_under_root(base, path)
     if not folder.is_dir():
         raise HTTPException(400, f"{root}/{path} is not a folder")
+    try:
+        children = sorted(folder.iterdir(), key=lambda p: p.name.lower())
+    except OSError:
+        raise HTTPException(404, f"{root}/{path} cannot be listed (no permission, or it just went away)") from None
     dirs, files = [], []
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name.lower()):
+    for entry in children:
         if entry.name.startswith("."):
             continue
         try:
             real = entry.resolve(strict=True)
-        except OSError:
+        except (OSError, RuntimeError):  # gone, no permission, a symlink loop (RuntimeError before 3.13)
             continue
         if not real.is_relative_to(base.resolve()):
             continue  # a symlink leading out of the root is not shown (and refused if asked for)
         if real.is_dir():
             dirs.append(entry.name)
         elif is_video_candidate(entry):
-            files.append({"name": entry.name, "size": real.stat().st_size})
+            try:
+                files.append({"name": entry.name, "size": real.stat().st_size})
+            except OSError:
+                continue
     rel = folder.relative_to(base.resolve()).as_posix()
     return {"root": root, "path": "" if rel == "." else rel, "dirs": dirs, "files": files}
 
 
-@router.post("/libraries/{library_id}/videos", status_code=202)
-def add_videos(library_id: int, body: VideoAdd, tenant: CurrentTenant, engine: EngineDep,
+@router.post("/libraries/{library_id}/videos", status_code=202, responses=errors(404))
+def add_videos(library_id: LibraryPath, body: VideoAdd, tenant: CurrentTenant, engine: EngineDep,
                runner: RunnerDep) -> JobsOut:
     """Queue a server file, or every video under a server folder, for indexing."""
     handle = tenant.library(library_id)
@@ -133,8 +151,22 @@ def _chunks(upload: UploadFile) -> Iterator[bytes]:
         yield chunk
 
 
-@router.post("/libraries/{library_id}/uploads", status_code=202)
-async def upload_videos(library_id: int, request: Request, tenant: CurrentTenant, engine: EngineDep,
+_UPLOAD_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["files"],
+            "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"},
+                                     "minItems": 1, "maxItems": 100,
+                                     "description": "video or audio files (sniffed: the bytes decide, not the name)"}},
+        }}},
+    }
+}
+
+
+@router.post("/libraries/{library_id}/uploads", status_code=202, responses=errors(404, 409, 413, 415),
+             openapi_extra=_UPLOAD_DOC)
+async def upload_videos(library_id: LibraryPath, request: Request, tenant: CurrentTenant, engine: EngineDep,
                         runner: RunnerDep) -> JobsOut:
     """Upload one or more files (multipart field `files`); each becomes an indexing job."""
     handle = tenant.library(library_id)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Annotated
+
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -9,29 +12,56 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from vidseek.engine import Tenant
-from vidseek.serve.deps import CurrentTenant
-from vidseek.serve.schemas import MomentOut, SearchIn, SearchOut
+from vidseek.records import ROUTES
+from vidseek.serve.deps import CurrentTenant, check_text_length
+from vidseek.serve.schemas import (
+    MAX_ID,
+    MAX_OFFSET,
+    NOT_BLANK,
+    LibraryQuery,
+    MomentOut,
+    SearchIn,
+    SearchJSON,
+    SearchOut,
+    errors,
+)
 
 router = APIRouter(prefix="/search", tags=["search"])
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 
+_ROUTE_LIST = "^(" + "|".join(ROUTES) + ")( *, *(" + "|".join(ROUTES) + "))*$"
+_FORM_FIELDS = ("q", "image", "routes", "library_id", "video_id", "min_duration", "max_duration", "added_after",
+                "added_before", "limit", "offset", "min_score", "per_video")
+_INT = {"type": "integer"}
+_NUM = {"type": "number"}
 _BODY_DOC = {
     "requestBody": {
+        "required": True,
         "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/SearchIn"}},
+            "application/json": {"schema": {"$ref": "#/components/schemas/SearchJSON"}},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
+                    "description": "the SearchJSON fields as form fields, plus an `image` file; `q`, `image` or both",
                     "properties": {
-                        "image": {"type": "string", "format": "binary"},
-                        "q": {"type": "string"},
-                        "routes": {"type": "string", "description": "comma list"},
+                        "image": {"type": "string", "format": "binary", "description": "JPEG, PNG, WebP..."},
+                        "q": {"type": "string", "pattern": NOT_BLANK},
+                        "routes": {"type": "string", "pattern": _ROUTE_LIST, "description": "comma list"},
+                        "library_id": {**_INT, "minimum": 1, "maximum": MAX_ID},
+                        "video_id": {**_INT, "minimum": 1, "maximum": MAX_ID},
+                        "min_duration": {**_NUM, "minimum": 0}, "max_duration": {**_NUM, "minimum": 0},
+                        "added_after": _NUM, "added_before": _NUM,
+                        "limit": {**_INT, "minimum": 1, "maximum": 100},
+                        "offset": {**_INT, "minimum": 0, "maximum": MAX_OFFSET},
+                        "min_score": {**_NUM, "minimum": 0, "maximum": 1},
+                        "per_video": {**_INT, "minimum": 1, "maximum": 50},
                     },
-                    "description": "the SearchIn fields as form fields, plus an `image` file",
+                    "additionalProperties": False,
+                    "anyOf": [{"required": ["q"]}, {"required": ["image"]}],
                 }
             },
-        }
+        },
     }
 }
 
@@ -53,9 +83,17 @@ def run_search(tenant: Tenant, body: SearchIn, image: bytes | None) -> SearchOut
 
 async def _form_body(request: Request) -> tuple[SearchIn, bytes | None]:
     form = await request.form(max_files=1, max_fields=20)
-    fields = {k: v for k, v in form.items() if isinstance(v, str) and v.strip() != ""}
+    names = [name for name, _ in form.multi_items()]
+    unknown = sorted({n for n in names if n not in _FORM_FIELDS}, key=str)
+    repeated = sorted({n for n in names if names.count(n) > 1}, key=str)
+    if unknown or repeated:
+        problem = f"unknown field(s) {unknown}"[:200] if unknown else f"field(s) {repeated} given more than once"
+        raise HTTPException(422, f"invalid request: form: {problem}; the fields are {', '.join(_FORM_FIELDS)}")
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}  # "" is a value: q="" is refused
     if "routes" in fields:
-        fields["routes"] = [r.strip() for r in fields["routes"].split(",") if r.strip()]
+        if not re.fullmatch(_ROUTE_LIST, fields["routes"]):
+            raise HTTPException(422, f"invalid request: routes: a comma list of {', '.join(ROUTES)}")
+        fields["routes"] = list(dict.fromkeys(r.strip() for r in fields["routes"].split(",")))
     body = SearchIn.model_validate(fields)
     image = form.get("image")
     data = None
@@ -63,30 +101,37 @@ async def _form_body(request: Request) -> tuple[SearchIn, bytes | None]:
         data = await image.read(MAX_IMAGE_BYTES + 1)
         if len(data) > MAX_IMAGE_BYTES:
             raise HTTPException(413, f"the image is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MB")
-        data = data or None
+        if not data:
+            raise HTTPException(415, "the image is empty (0 bytes)")
     return body, data
 
 
-@router.post("", openapi_extra=_BODY_DOC)
+@router.post("", openapi_extra=_BODY_DOC, responses=errors(413, 415))
 async def search(request: Request, tenant: CurrentTenant) -> SearchOut:
-    """JSON `SearchIn`, or a multipart form with the same fields and an `image` file."""
+    """JSON `SearchJSON` (`q` required), or a multipart form with the same fields and an `image` file."""
     try:
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             body, image = await _form_body(request)
         else:
-            body, image = SearchIn.model_validate(await request.json()), None
+            body, image = SearchJSON.model_validate(await request.json()), None
     except ValidationError as exc:
         raise RequestValidationError(exc.errors()) from None  # one 422 sentence format, in the app
     except ValueError:
-        raise HTTPException(400, "the body must be JSON (SearchIn) or a multipart form") from None
+        raise HTTPException(400, "the body must be JSON (SearchJSON) or a multipart form") from None
+    check_text_length(request, "q", body.q)
     return await run_in_threadpool(run_search, tenant, body, image)
 
 
 @router.get("")
-async def search_get(tenant: CurrentTenant, q: str, library_id: int | None = None,
-                     limit: int = Query(20, ge=1, le=100), offset: int = Query(0, ge=0),
-                     min_score: float | None = Query(None, ge=0, le=1)) -> SearchOut:
+async def search_get(request: Request, tenant: CurrentTenant,
+                     q: Annotated[str, Query(min_length=1, pattern=NOT_BLANK, description="the text query")],
+                     library_id: LibraryQuery = None,
+                     limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+                     min_score: Annotated[float | None, Query(ge=0, le=1)] = None,
+                     per_video: Annotated[int, Query(ge=1, le=50)] = 3) -> SearchOut:
     """A quick text query: `GET /api/search?q=red+car`."""
-    body = SearchIn(q=q, library_id=library_id, limit=limit, offset=offset, min_score=min_score)
+    check_text_length(request, "q", q)
+    body = SearchIn(q=q, library_id=library_id, limit=limit, offset=offset, min_score=min_score, per_video=per_video)
     return await run_in_threadpool(run_search, tenant, body, None)
 

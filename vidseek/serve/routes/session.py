@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response
-from pydantic import BaseModel
+from pydantic import Field
 
 import vidseek
-from vidseek.serve.auth import COOKIE, hash_key
+from vidseek.serve.auth import COOKIE, SESSION_SECONDS, hash_key, new_session
 from vidseek.serve.deps import CurrentTenant, EngineDep
+from vidseek.serve.schemas import StrictJSON, Text, errors
 
 router = APIRouter(tags=["session"])
 
 
-class KeyIn(BaseModel):
-    key: str
+class KeyIn(StrictJSON):
+    key: Text = Field(max_length=200)
 
 
 @router.get("/health")
@@ -23,21 +24,33 @@ def health(request: Request) -> dict:
     return {"status": "ok", "version": vidseek.__version__, "auth": mode}
 
 
-@router.post("/session", status_code=204)
+@router.post("/session", status_code=204, responses=errors(401))
 def login(body: KeyIn, engine: EngineDep, request: Request) -> Response:
-    """Check a key and keep it in an HttpOnly cookie, so thumbnails and video work in the browser."""
-    if engine.catalog.tenant_for_key(hash_key(body.key)) is None:
+    """Check a key and start a session: an HttpOnly cookie holding an opaque, revocable id (not the key),
+    so thumbnails and video work in the browser. `Secure` when the request came over TLS."""
+    session = new_session(engine.catalog, body.key)
+    if session is None:
         raise HTTPException(401, "invalid API key")
     response = Response(status_code=204)
-    response.set_cookie(COOKIE, body.key, httponly=True, samesite="strict", secure=request.url.scheme == "https",
-                        max_age=30 * 24 * 3600)
+    response.set_cookie(COOKIE, session, httponly=True, samesite="strict", secure=_over_tls(request),
+                        max_age=SESSION_SECONDS, path="/")
     return response
 
 
+def _over_tls(request: Request) -> bool:
+    """https here, or behind a proxy that said so (uvicorn's --proxy-headers sets the scheme from
+    X-Forwarded-Proto for trusted proxies; VIDSEEK_COOKIE_SECURE=true forces it)."""
+    return request.url.scheme == "https" or request.app.state.settings.cookie_secure
+
+
 @router.delete("/session", status_code=204)
-def logout() -> Response:
+def logout(request: Request, engine: EngineDep) -> Response:
+    """End the session (the id stops working on the server, not just in this browser)."""
+    session = request.cookies.get(COOKIE)
+    if session:
+        engine.catalog.end_session(hash_key(session))
     response = Response(status_code=204)
-    response.delete_cookie(COOKIE)
+    response.delete_cookie(COOKIE, path="/")
     return response
 
 
