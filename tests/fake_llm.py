@@ -83,6 +83,9 @@ class FakeLLM:
     chunk_size: int = 3
     crlf: bool = False
     quirks: bool = False
+    # Structured-output spellings it takes ("json_schema", "json_object+schema", "json_object"); others get
+    # the 500 llama-cpp-python's server answers. None = it takes any.
+    response_formats: tuple[str, ...] | None = None
     requests: list[Request] = field(default_factory=list)
     _queue: list[Behaviour] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -114,6 +117,14 @@ class FakeLLM:
             return self._queue.pop(0) if self._queue else Behaviour()
 
 
+def _format_style(fmt: Any) -> str | None:
+    if not isinstance(fmt, dict):
+        return None
+    if fmt.get("type") == "json_object":
+        return "json_object+schema" if "schema" in fmt else "json_object"
+    return str(fmt.get("type"))
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 5  # idle keep-alive connections end
@@ -136,6 +147,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if self.path != "/v1/chat/completions":
                 return self._json(404, {"error": {"message": f"no route {self.path}"}})
+            style = _format_style(payload.get("response_format")) if isinstance(payload, dict) else None
+            if style and fake.response_formats is not None and style not in fake.response_formats:
+                return self._json(500, {"error": {"message": f"1 validation error for CreateChatCompletionRequest\n"
+                                                  f"response_format: {style} is not supported", "type": "internal"}})
             if how.hang and fake._stop.wait(how.hang):  # shutting down
                 self.close_connection = True
                 return

@@ -167,7 +167,7 @@ def test_llm_answers_are_checked_and_the_system_prompt_never_changes(engine):
         return "It leaves at nine [3][1], not ten [2]. HACKED [99]. See [1-3]."
 
     with FakeLLM(reply=answer) as fake:
-        asker = Asker(engine.tenant(), engine.settings, ChatClient(fake.url, "fake", retries=0))
+        asker = Asker(engine.tenant(), _always(engine), ChatClient(fake.url, "fake", retries=0))
         events = list(asker.stream(FERRY_Q))
         streamed = "".join(e["text"] for e in events if e["type"] == "delta")
         result = asker.ask("What should I ignore?")
@@ -186,10 +186,52 @@ def test_llm_answers_are_checked_and_the_system_prompt_never_changes(engine):
     assert result.mode == "llm" and result.citations[0].name == "notice_board.mp4"
 
 
+def _always(engine):
+    """The settings with VIDSEEK_LLM_PLAN=always: these questions are short enough for "auto" to skip the plan."""
+    return engine.settings.model_copy(update={"llm_plan": "always"})
+
+
+def test_the_plan_call_is_skipped_when_the_rules_suffice_and_made_when_they_may_not(engine):
+    def answer(request: dict) -> str:
+        if request["messages"][0]["content"] == PLAN_SYSTEM_PROMPT:
+            return json.dumps({"language": "en", "queries": [{"text": "night ferry", "routes": ["ocr"]}]})
+        return "It leaves at nine [1]."
+
+    with FakeLLM(reply=answer, response_formats=("json_object+schema",)) as fake:  # llama-cpp-python's server
+        asker = Asker(engine.tenant(), engine.settings, ChatClient(fake.url, "fake", retries=0))
+        short = asker.ask(FERRY_Q)
+        assert short.plan.source == "rules" and any("LLM plan skipped" in t for t in short.plan.trace)
+        assert all(r.json["messages"][0]["content"] != PLAN_SYSTEM_PROMPT for r in fake.requests)
+        assert all(r.json["temperature"] == 0 for r in fake.requests)  # VIDSEEK_LLM_TEMPERATURE's default
+        fake.requests.clear()
+        cued = asker.ask("In the videos added this week, when does the night ferry leave the pier?")
+    assert cued.plan.source == "llm"
+    assert any("response_format json_object+schema" in t for t in cued.plan.trace), cued.plan.trace
+    plans = [r.json for r in fake.requests if r.json["messages"][0]["content"] == PLAN_SYSTEM_PROMPT]
+    assert [p["response_format"]["type"] for p in plans] == ["json_schema", "json_object"]
+
+
+def test_an_llm_plan_keeps_its_valid_fields_and_the_trace_names_the_others(engine):
+    def answer(request: dict) -> str:
+        if request["messages"][0]["content"] == PLAN_SYSTEM_PROMPT:
+            return json.dumps({"language": "en", "queries": [{"text": "night ferry", "routes": ["ocr"]},
+                                                            {"text": "", "routes": []}],
+                               "filters": {"min_duration": "long"}, "confidence": 0.9})
+        return "It leaves at nine [1]."
+
+    with FakeLLM(reply=answer) as fake:
+        asker = Asker(engine.tenant(), _always(engine), ChatClient(fake.url, "fake", retries=0))
+        result = asker.ask(FERRY_Q)
+    assert result.plan.source == "llm" and result.plan.sub_queries == [("night ferry", ["ocr"])]
+    dropped = next(t for t in result.plan.trace if t.startswith("LLM plan fields dropped"))
+    for part in ("queries.1.text", "filters.min_duration", "'long'", "confidence: Extra inputs"):
+        assert part in dropped, dropped
+
+
 def test_a_failing_llm_falls_back_to_the_extractive_answer(engine):
     with FakeLLM() as fake:
         fake.script(reply("this is not a plan"), drop_after(2, "The ferry leaves at nine [1]."))
-        asker = Asker(engine.tenant(), engine.settings, ChatClient(fake.url, "fake", retries=0))
+        asker = Asker(engine.tenant(), _always(engine), ChatClient(fake.url, "fake", retries=0))
         events = list(asker.stream(FERRY_Q))
     types = [e["type"] for e in events]
     assert "reset" in types and types[-1] == "done"
@@ -273,12 +315,19 @@ def test_language_search_text_and_multi_hop_steps():
     assert split_steps("How do I tie a scarf the elegant way?") == []
 
 
-def test_llm_plans_are_validated_strictly():
-    ok = parse_llm_plan('```json\n{"language": "zh", "queries": [{"text": "渡轮", "routes": ["ocr"]}]}\n```')
-    assert ok.language == "zh" and ok.queries[0].text == "渡轮"
-    for bad in ("no json", '{"language": "fr", "queries": [{"text": "x", "routes": ["ocr"]}]}',
-                '{"language": "en", "queries": [], "filters": {}}',
-                '{"language": "en", "queries": [{"text": "x", "routes": ["ocr"]}], "sql": "drop"}',
-                '{"language": "en", "queries": [{"text": "x", "routes": ["ocr"]}], "filters": {"min_duration": -1}}'):
+def test_llm_plans_are_validated_field_by_field():
+    ok, problems = parse_llm_plan('```json\n{"language": "zh", "queries": [{"text": "渡轮", "routes": ["ocr"]}]}\n```')
+    assert ok.language == "zh" and ok.queries[0].text == "渡轮" and problems == []
+    for bad in ("no json", '["a list"]', '{"language": "en", "queries": [], "filters": {}}',
+                '{"language": "en", "queries": [{"text": "", "routes": ["ocr"]}]}'):
         with pytest.raises(ValueError):
             parse_llm_plan(bad)
+    # the valid fields stay; each invalid one is named, with what was sent
+    plan, problems = parse_llm_plan('{"language": "fr", "queries": [{"text": "x", "routes": ["ocr"]}, {"text": 5}],'
+                                    ' "sql": "drop", "filters": {"min_duration": -1, "max_duration": 60}}')
+    assert plan.language is None and [q.text for q in plan.queries] == ["x"]
+    assert plan.filters.max_duration == 60 and plan.filters.min_duration is None
+    joined = "; ".join(problems)
+    for part in ("language: String should match pattern", "'fr'", "queries.1.text", "sql: Extra inputs",
+                 "filters.min_duration: Input should be greater than or equal to 0"):
+        assert part in joined, (part, problems)

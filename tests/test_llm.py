@@ -271,3 +271,65 @@ def test_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     with ChatClient.vision_from_settings(settings) as vlm:  # type: ignore[union-attr]
         assert (vlm.base_url, vlm.model, vlm.settings_prefix) == ("http://vl/v1", "qwen2.5vl:3b", "VIDSEEK_VLM")
         assert vlm._http.headers["authorization"] == "Bearer k"
+
+
+# structured output and sampling -------------------------------------------------------------------
+
+SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+
+
+def test_temperature_is_sent_unless_the_call_sets_its_own(fake: FakeLLM, make_client) -> None:
+    client = make_client(fake.url, temperature=0.0)
+    client.complete(MESSAGES)
+    client.complete(MESSAGES, temperature=0.7)
+    list(client.stream(MESSAGES))
+    assert [r.json["temperature"] for r in fake.requests] == [0.0, 0.7, 0.0]
+    assert "temperature" not in _sent(make_client(fake.url), fake)  # no setting: the server's default
+
+
+def _sent(client: ChatClient, fake: FakeLLM) -> dict:
+    client.complete(MESSAGES)
+    return fake.requests[-1].json
+
+
+def test_settings_temperature_defaults_to_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIDSEEK_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    assert ChatClient.from_settings(Settings()).temperature == 0.0
+    monkeypatch.setenv("VIDSEEK_LLM_TEMPERATURE", "0.4")
+    assert ChatClient.from_settings(Settings()).temperature == 0.4
+
+
+def test_structured_output_takes_json_schema_where_the_server_does(make_client) -> None:
+    with FakeLLM(reply=lambda r: '{"a": 1}') as fake:
+        text, style = make_client(fake.url).complete_json(MESSAGES, SCHEMA, "thing")
+        assert (text, style) == ('{"a": 1}', "json_schema")
+        fmt = fake.requests[0].json["response_format"]
+        assert fmt == {"type": "json_schema", "json_schema": {"name": "thing", "schema": SCHEMA}}
+
+
+def test_structured_output_falls_back_to_llama_cpp_spelling_and_remembers_it(make_client) -> None:
+    with FakeLLM(reply=lambda r: '{"a": 2}', response_formats=("json_object+schema",)) as fake:
+        client = make_client(fake.url)
+        started = time.monotonic()
+        assert client.complete_json(MESSAGES, SCHEMA) == ('{"a": 2}', "json_object+schema")
+        assert time.monotonic() - started < 1.0  # the refused spelling is not retried with backoff
+        assert [r.json["response_format"]["type"] for r in fake.requests] == ["json_schema", "json_object"]
+        assert fake.requests[1].json["response_format"]["schema"] == SCHEMA
+        fresh = make_client(fake.url)  # another client of the same endpoint, as a server keeps one per endpoint
+        assert fresh.structured_style == "json_object+schema"
+        fresh.complete_json(MESSAGES, SCHEMA)
+        assert len(fake.requests) == 3 and "schema" in fake.requests[2].json["response_format"]
+
+
+def test_structured_output_ends_with_the_prompt_alone(make_client) -> None:
+    with FakeLLM(reply=lambda r: '{"a": 3}', response_formats=()) as fake:
+        assert make_client(fake.url).complete_json(MESSAGES, SCHEMA) == ('{"a": 3}', "none")
+        assert "response_format" not in fake.requests[-1].json
+        assert len(fake.requests) == 4
+
+
+def test_structured_output_does_not_hide_other_errors(fake: FakeLLM, make_client) -> None:
+    fake.script(fail(401, {"error": {"message": "bad key"}}))
+    with pytest.raises(LLMError, match="401"):
+        make_client(fake.url).complete_json(MESSAGES, SCHEMA)
+    assert len(fake.requests) == 1

@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     )
     llm_retries: int = Field(default=3, ge=0, description="Retries on connect errors, timeouts, 429 and 5xx")
     llm_max_context_tokens: int = Field(default=6000, gt=0, description="Token budget for the evidence in a prompt")
+    llm_temperature: float = Field(default=0.0, ge=0, le=2, description="Sampling temperature sent with every "
+                                   "LLM request; 0 = the same question gets the same answer")
+    llm_plan: Literal["auto", "always", "never"] = Field(
+        default="auto", description="When to ask the LLM to plan the searches: always, never (the rules plan), or "
+        "auto (not for a short one-step question the rules read fully)")
     vlm_base_url: str | None = Field(
         default=None, description="OpenAI-compatible endpoint of a vision model for the captions route; unset = off"
     )

@@ -9,7 +9,13 @@ Usage: `ChatClient("http://localhost:11434/v1", "qwen2.5:7b-instruct").complete(
 - Other HTTP errors (400, 401, 404...) raise LLMError at once, with the server's own message.
 - Timeouts: `timeout` seconds of silence between bytes (connecting: at most 10 s of it); `complete` also
   gives each attempt `timeout` seconds in total, so a server that trickles bytes cannot hold it forever.
-- One ChatClient may be shared by threads: it holds one (thread-safe) httpx.Client and no other state.
+- `complete_json(messages, schema)` asks for structured output, which servers spell differently:
+  OpenAI, vLLM and Ollama take `response_format: {"type": "json_schema", ...}`; llama-cpp-python's
+  server refuses that (a 500 naming response_format) but takes `{"type": "json_object", "schema": ...}`.
+  It tries them in that order, then plain JSON mode, then none, and remembers per endpoint what worked.
+- `temperature` (VIDSEEK_LLM_TEMPERATURE, default 0) is sent with every request that does not set its own.
+- One ChatClient may be shared by threads: it holds one (thread-safe) httpx.Client; the structured-output
+  style it learnt is one string, written once.
 """
 
 from __future__ import annotations
@@ -31,6 +37,10 @@ if TYPE_CHECKING:
     from vidseek.settings import Settings
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# How to ask for JSON that follows a schema, best first; "none" = the prompt alone.
+STRUCTURED_STYLES = ("json_schema", "json_object+schema", "json_object", "none")
+_LEARNT: dict[str, str] = {}  # endpoint URL -> the style that worked there (this process)
+_FORMAT_WORDS = re.compile(r"response_format|json_schema|json_object|schema|grammar", re.IGNORECASE)
 MAX_WAIT = 8.0  # seconds: the longest single pause between attempts, Retry-After included
 _EOL = re.compile(rb"\r\n|\r|\n")
 
@@ -71,6 +81,7 @@ class ChatClient:
         timeout: float = 60.0,
         retries: int = 3,
         backoff: float = 0.5,
+        temperature: float | None = None,
     ):
         self.settings_prefix = "VIDSEEK_LLM"  # named in error messages; the vision client says VIDSEEK_VLM
         if not base_url.startswith(("http://", "https://")):
@@ -86,6 +97,7 @@ class ChatClient:
         self.retries = max(0, int(retries))
         self.backoff = max(0.0, float(backoff))
         self.max_wait = MAX_WAIT
+        self.temperature = temperature
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         limits = httpx.Timeout(self.timeout, connect=min(10.0, self.timeout))
         self._http = httpx.Client(headers=headers, timeout=limits)
@@ -101,6 +113,7 @@ class ChatClient:
             settings.llm_api_key,
             timeout=settings.llm_timeout,
             retries=settings.llm_retries,
+            temperature=settings.llm_temperature,
         )
 
     @classmethod
@@ -131,6 +144,36 @@ class ChatClient:
             except _Transient as exc:
                 self._pause(attempt, exc)
             attempt += 1
+
+    @property
+    def structured_style(self) -> str | None:
+        """The structured-output style this endpoint took (None until `complete_json` has run)."""
+        return _LEARNT.get(self.url)
+
+    def complete_json(self, messages: list[dict], schema: dict[str, Any], name: str = "reply",
+                      **params: Any) -> tuple[str, str]:
+        """The reply to a request for JSON following `schema`, and the style the server took:
+        `text, style = client.complete_json(messages, Plan.model_json_schema(), "plan")`.
+
+        A style the server refuses (an HTTP error naming response_format, json_schema or schema) is
+        skipped at once, without retries, and the next is tried; the one that works is remembered
+        for this endpoint, so later calls send it first."""
+        learnt = _LEARNT.get(self.url)
+        styles = STRUCTURED_STYLES[STRUCTURED_STYLES.index(learnt):] if learnt else STRUCTURED_STYLES
+        for style in styles:
+            extra = _response_format(style, name, schema)
+            try:
+                text = self._complete_once(self._body(messages, {**params, **extra}, stream=False))
+            except (LLMError, _Transient) as exc:
+                message = exc.problem if isinstance(exc, _Transient) else str(exc)
+                if extra and _FORMAT_WORDS.search(message.split(": ", 1)[-1]) and exc.status not in (401, 403, 429):
+                    continue  # this server does not take that spelling
+                if isinstance(exc, LLMError):
+                    raise
+                text = self.complete(messages, **params, **extra)  # a transient failure: the usual retries
+            _LEARNT[self.url] = style
+            return text, style
+        raise LLMError(f"the LLM at {self.url} refused every way of asking for JSON", self.url)  # "none" cannot
 
     def stream(self, messages: list[dict], **params: Any) -> Iterator[str]:
         """Content deltas as they arrive: `for text in client.stream(messages): print(text, end="")`."""
@@ -171,7 +214,8 @@ class ChatClient:
     # one attempt -------------------------------------------------------------------------------
 
     def _body(self, messages: list[dict], params: dict[str, Any], stream: bool) -> dict[str, Any]:
-        return {"model": self.model, "messages": messages, **params, "stream": stream}
+        sampling = {"temperature": self.temperature} if self.temperature is not None else {}
+        return {"model": self.model, "messages": messages, **sampling, **params, "stream": stream}
 
     def _complete_once(self, body: dict[str, Any]) -> str:
         deadline = time.monotonic() + self.timeout
@@ -302,6 +346,16 @@ class ChatClient:
         if isinstance(content, list):  # content parts
             return "".join(p.get("text", "") for p in content if isinstance(p, dict))
         return content if isinstance(content, str) else ""
+
+
+def _response_format(style: str, name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    if style == "json_schema":  # OpenAI, vLLM, Ollama
+        return {"response_format": {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}}
+    if style == "json_object+schema":  # llama-cpp-python's server (a grammar made from the schema)
+        return {"response_format": {"type": "json_object", "schema": schema}}
+    if style == "json_object":
+        return {"response_format": {"type": "json_object"}}
+    return {}
 
 
 # Server-Sent Events ----------------------------------------------------------------------------

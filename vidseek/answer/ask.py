@@ -110,7 +110,8 @@ class Asker:
             raise QueryError("the question is empty: ask something about the videos in the library")
         if len(question) > MAX_QUESTION:
             raise QueryError(f"the question is too long ({len(question)} characters; at most {MAX_QUESTION})")
-        plan = understand(question, self.tenant, self.client, routes=default_routes(self.settings))
+        plan = understand(question, self.tenant, self.client, routes=default_routes(self.settings),
+                          plan_policy=self.settings.llm_plan)
         if where:
             plan.filters.update({k: v for k, v in where.items() if v is not None})
             plan.trace.append(f"filters from the caller: {where}")
@@ -136,7 +137,7 @@ class Asker:
         shown = CitationFilter(c.n for c in candidates)
         parts: list[str] = []
         try:
-            for delta in self.client.stream(messages):
+            for delta in self.client.stream(messages, temperature=self.settings.llm_temperature):
                 parts.append(delta)
                 text = shown.feed(delta)
                 if text:
@@ -222,7 +223,9 @@ class Asker:
         from vidseek.analyze.llm import LLMError
 
         try:
-            text, used = check_citations(self.client.complete(build_messages(step, cits, sp.reply_language)), cits)
+            reply = self.client.complete(build_messages(step, cits, sp.reply_language),
+                                         temperature=self.settings.llm_temperature)
+            text, used = check_citations(reply, cits)
         except LLMError as exc:
             return fallback, f"the LLM failed on step {step!r}; used the extractive answer ({exc})"
         return (text if used else None), ""

@@ -7,8 +7,10 @@ Usage::
     plan.filters       # {"added_after": 1767571200.0}: keyword arguments for Search.where
     plan.trace         # how each part was read, for --verbose
 
-With a `ChatClient` the LLM proposes the plan as JSON (validated strictly); anything wrong with
-its reply falls back to the rules, and the trace says why.
+With a `ChatClient` the LLM proposes the plan as JSON, asked for with the server's structured-output
+spelling. Its reply is validated field by field: valid fields are kept, each invalid one is named in
+the trace, and a reply with no usable query leaves the rules' plan. `plan_policy="auto"` skips the
+LLM for a short one-step question the rules read fully (a plan call costs seconds on a small model).
 """
 
 from __future__ import annotations
@@ -82,8 +84,9 @@ class Plan:
 
 
 def understand(question: str, tenant: Library, client: ChatClient | None = None, routes: list[str] | None = None,
-               now: float | None = None) -> Plan:
-    """Read a question into a Plan (see module doc); `client` adds an LLM's reading, `now` fixes "today"."""
+               now: float | None = None, plan_policy: str = "always") -> Plan:
+    """Read a question into a Plan (see module doc); `client` adds an LLM's reading (`plan_policy`: always,
+    auto or never, as VIDSEEK_LLM_PLAN), `now` fixes "today"."""
     now = time.time() if now is None else now
     routes = [r for r in (routes or default_routes(tenant.settings)) if r in ROUTES]
 
@@ -93,9 +96,35 @@ def understand(question: str, tenant: Library, client: ChatClient | None = None,
 
     libraries = tenant.libraries()
     plan = _rules_plan(question.strip(), videos, libraries, routes, now)
-    if client is not None:
-        plan = _llm_plan(plan, client, videos, libraries, now)
-    return plan
+    if client is None or plan_policy == "never":
+        return plan
+    if plan_policy == "auto" and rules_suffice(plan):
+        plan.trace.append("LLM plan skipped: a short one-step question the rules read fully (VIDSEEK_LLM_PLAN=always "
+                          "asks the LLM anyway)")
+        return plan
+    return _llm_plan(plan, client, videos, libraries, now)
+
+
+# Words that ask for a filter (dates, durations, a video, a library, a language) or another step.
+_CUES = re.compile(
+    r"\b(?:before|after|since|until|between|during|longer|shorter|minutes?|seconds?|hours?|days?|weeks?|months?|"
+    r"years?|yesterday|today|recent(?:ly)?|last|latest|library|video|videos|clip|clips|file|called|named|spoken|"
+    r"language|english|chinese|then|first|second|compare)\b|之前|之后|以来|超过|少于|分钟|秒|小时|昨天|今天|最近|"
+    r"视频|文件|片段|叫|名为|语|然后|首先|比较",
+    re.IGNORECASE)
+RULES_SUFFICE_WORDS = 8
+
+
+def rules_suffice(plan: Plan) -> bool:
+    """Whether the rules' plan is as good as an LLM's: one step, at most RULES_SUFFICE_WORDS content words
+    (CJK: 16 characters), and no word that asks for a filter or another step."""
+    if plan.steps or len(plan.sub_queries) > 1:
+        return False
+    if plan.language == "zh":
+        short = len(re.sub(r"\s+", "", plan.search_text)) <= 2 * RULES_SUFFICE_WORDS
+    else:
+        short = len(content_words(plan.search_text)) <= RULES_SUFFICE_WORDS
+    return short and not _CUES.search(plan.question)
 
 
 def default_routes(settings: Settings) -> list[str]:
@@ -235,21 +264,59 @@ class _Filters(BaseModel):
 
 class _LLMPlan(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    language: str = Field(pattern="^(en|zh)$")
+    language: str | None = Field(default=None, pattern="^(en|zh)$")
     steps: list[str] = Field(default_factory=list, max_length=4)
     queries: list[_Query] = Field(min_length=1, max_length=4)
     filters: _Filters = Field(default_factory=_Filters)
 
 
-def parse_llm_plan(reply: str) -> _LLMPlan:
-    """An LLM's plan reply, validated (code fences and text around the object are tolerated); ValueError if bad."""
+PLAN_SCHEMA = _LLMPlan.model_json_schema()
+
+
+def parse_llm_plan(reply: str) -> tuple[_LLMPlan, list[str]]:
+    """An LLM's plan reply, validated leniently: (the plan from its valid fields, "field: problem" for each
+    invalid one). Code fences and text around the object are tolerated. ValueError if no query is usable."""
     start, end = reply.find("{"), reply.rfind("}")
     if start < 0 or end <= start:
         raise ValueError("no JSON object in the reply")
     try:
-        return _LLMPlan.model_validate(json.loads(reply[start : end + 1]))
-    except (json.JSONDecodeError, ValidationError) as exc:
-        raise ValueError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+        data = json.loads(reply[start : end + 1])
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the reply is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(data, dict):
+        raise ValueError("the reply is not a JSON object")
+    try:
+        return _LLMPlan.model_validate(data), []
+    except ValidationError as exc:
+        problems = [_problem(e) for e in exc.errors()]
+    kept: dict[str, Any] = {}
+    if data.get("language") in ("en", "zh"):
+        kept["language"] = data["language"]
+    steps = data.get("steps")
+    if isinstance(steps, list):
+        kept["steps"] = [s for s in steps if isinstance(s, str)][:4]
+    queries = data.get("queries") if isinstance(data.get("queries"), list) else []
+    kept["queries"] = [q for q in (_valid(_Query, q) for q in queries[:4]) if q is not None]
+    filters = data.get("filters") if isinstance(data.get("filters"), dict) else {}
+    kept["filters"] = _Filters.model_validate(
+        {k: v for k, v in filters.items() if k in _Filters.model_fields and _valid(_Filters, {k: v}) is not None})
+    if not kept["queries"]:
+        raise ValueError("; ".join(problems))
+    return _LLMPlan.model_validate(kept), problems
+
+
+def _valid(model: type[BaseModel], value: object) -> BaseModel | None:
+    try:
+        return model.model_validate(value)
+    except ValidationError:
+        return None
+
+
+def _problem(error: dict[str, Any]) -> str:
+    where = ".".join(str(p) for p in error["loc"]) or "reply"
+    got = error.get("input")
+    shown = "" if isinstance(got, (dict, list)) else f" (got {str(got)[:40]!r})"
+    return f"{where}: {error['msg']}{shown}"
 
 
 def _llm_plan(plan: Plan, client: ChatClient, videos: Callable[[], list[VideoRecord]],
@@ -261,16 +328,22 @@ def _llm_plan(plan: Plan, client: ChatClient, videos: Callable[[], list[VideoRec
             "routes": plan.routes}
     messages = [{"role": "system", "content": PLAN_SYSTEM_PROMPT},
                 {"role": "user", "content": json.dumps(data, ensure_ascii=False)}]
+    started = time.perf_counter()
     try:
-        got = parse_llm_plan(client.complete(messages, temperature=0))
+        reply, style = client.complete_json(messages, PLAN_SCHEMA, "search_plan", temperature=0)
+        got, problems = parse_llm_plan(reply)
     except (LLMError, ValueError) as exc:
         plan.trace.append(f"LLM plan not used ({exc}); the rules' plan stands")
         return plan
+    seconds = time.perf_counter() - started
     queries = [(q.text.strip(), [r for r in q.routes if r in plan.routes]) for q in got.queries]
     queries = [(t, r) for t, r in queries if t and r]
     steps = [s.strip() for s in got.steps if s.strip()]
-    new = replace(plan, language=got.language, source="llm", sub_queries=queries or plan.sub_queries,
-                  steps=steps if len(steps) > 1 else [], trace=[*plan.trace, f"LLM plan: {got.model_dump_json()}"])
+    trace = [*plan.trace, f"LLM plan ({seconds:.1f} s, response_format {style}): {got.model_dump_json()}"]
+    if problems:
+        trace.append(f"LLM plan fields dropped: {'; '.join(problems)}")
+    new = replace(plan, language=got.language or plan.language, source="llm", sub_queries=queries or plan.sub_queries,
+                  steps=steps if len(steps) > 1 else [], trace=trace)
     _apply_llm_filters(new, got.filters, videos, libraries)
     return new
 
