@@ -215,7 +215,8 @@ class ChatClient:
 
     def _body(self, messages: list[dict], params: dict[str, Any], stream: bool) -> dict[str, Any]:
         sampling = {"temperature": self.temperature} if self.temperature is not None else {}
-        return {"model": self.model, "messages": messages, **sampling, **params, "stream": stream}
+        given = {k: v for k, v in params.items() if v is not None}  # temperature=None: the server's default
+        return {"model": self.model, "messages": messages, **sampling, **given, "stream": stream}
 
     def _complete_once(self, body: dict[str, Any]) -> str:
         deadline = time.monotonic() + self.timeout
