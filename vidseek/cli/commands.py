@@ -15,6 +15,7 @@ from rich.table import Table
 
 from vidseek.cli.ask import ask_command
 from vidseek.cli.captions import captions_app
+from vidseek.cli.clips import cut, open_moment, remember
 from vidseek.cli.common import DataDir, console, fail, load_settings, one_line, open_engine, out, serving_url
 from vidseek.cli.corpus import corpus_make_command, import_command
 from vidseek.cli.evaluate import eval_command
@@ -130,6 +131,7 @@ def search(
             from vidseek.serve.client import Client
 
             result = Client(server, api_key).search(form, image, library)
+            remember(load_settings(data_dir).data_dir, query, result["moments"])
             _print_search(query, result, as_json, verbose)
             return
         with open_engine(data_dir) as engine:
@@ -149,6 +151,7 @@ def search(
                       "min_score": q._min_score, "candidates": q.trace.candidates,
                       "empty_index": not moments and not engine.catalog.done_count("default"),
                       "data_dir": str(engine.settings.data_dir)}
+            remember(engine.settings.data_dir, query, result["moments"])
     except VidseekError as exc:
         fail(exc)
     _print_search(query, result, as_json, verbose)
@@ -413,11 +416,31 @@ def libraries_list(data_dir: DataDir = None,
             rows = [(lib, view.videos(lib.id)) for lib in view.libraries()]
     except VidseekError as exc:
         fail(exc)
+    if not rows:
+        out.print("no libraries yet: `vidseek index FOLDER` makes 'default', `vidseek libraries create NAME` others")
     for lib, videos in rows:
         done = [v for v in videos if v.status == "done"]
         hours = sum(v.duration for v in done) / 3600
-        out.print(f"{lib.id:>4}  {lib.name:<20} {len(done)} videos, {hours:.2f} h  {lib.settings or ''}",
-                  highlight=False)
+        out.print(f"{lib.id:>4}  {one_line(lib.name):<20} {_count(len(done), 'video')}, {hours:.2f} h  "
+                  f"{_describe_settings(lib.settings)}", highlight=False)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _describe_settings(settings: dict) -> str:
+    """A library's own settings in words: "routes ocr, title; 2 frames/s" ('' = the server's)."""
+    parts = []
+    if settings.get("routes"):
+        parts.append("routes " + ", ".join(settings["routes"]))
+    if settings.get("frame_rate"):
+        parts.append(f"{settings['frame_rate']:g} frames/s")
+    if settings.get("max_segment_seconds"):
+        parts.append(f"shots up to {settings['max_segment_seconds']:g} s")
+    if settings.get("shot_threshold"):
+        parts.append(f"shot threshold {settings['shot_threshold']:g}")
+    return "; ".join(parts) or "default settings"
 
 
 @libraries_app.command("create")
@@ -439,10 +462,38 @@ def libraries_create(
         fail(exc, 1)
     except ValidationError as exc:  # a bad frame rate or route
         fail(VidseekError(f"invalid library setting: {'; '.join(e['msg'] for e in exc.errors())}"), 1)
-    out.print(f"created library {rec.id} {rec.name!r} {rec.settings}")
+    out.print(f"created library {rec.id} '{one_line(rec.name)}' ({_describe_settings(rec.settings)})", highlight=False)
+
+
+@libraries_app.command("delete")
+def libraries_delete(
+    name: Annotated[str, typer.Argument(help="The library's name")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask first")] = False,
+    tenant: Annotated[str, typer.Option(help="Owner")] = "default",
+    data_dir: DataDir = None,
+) -> None:
+    """Delete a library with its videos' index rows, thumbnails and uploads (the video files stay)."""
+    try:
+        with open_engine(data_dir) as engine:
+            view = engine.tenant(tenant)
+            lib = next((lib for lib in view.libraries() if lib.name == name), None)
+            if lib is None:
+                names = ", ".join(lib.name for lib in view.libraries()) or "none"
+                raise VidseekError(f"no library named {name!r} (libraries: {names})")
+            count = len(view.videos(lib.id))
+            if not yes and not typer.confirm(f"delete library '{name}' and the index of its {_count(count, 'video')}?"):
+                out.print("nothing deleted")
+                return
+            view.delete_library(lib.id)
+    except VidseekError as exc:
+        fail(exc, 1)
+    out.print(f"deleted library '{one_line(name)}' ({_count(count, 'video')} removed from the index; the video files are not touched)",
+              highlight=False)
 
 
 app.command("ask")(ask_command)
+app.command("cut")(cut)
+app.command("open")(open_moment)
 app.command("eval")(eval_command)
 corpus_app.command("make")(corpus_make_command)
 corpus_app.command("import")(import_command)

@@ -1,11 +1,14 @@
-"""Cut a time range out of a media file into an mp4 by stream copy: fast, lossless, keyframe-aligned.
+"""Cut a time range out of a media file into an mp4.
 
-    export_clip("trip.mp4", 12.0, 20.0, Path("/tmp/clip.mp4"))   # starts at the keyframe at or before 12 s
+    export_clip("trip.mp4", 12.0, 20.0, Path("/tmp/clip.mp4"))     # stream copy: fast, lossless; from the
+                                                                    # keyframe at or before 12 s
+    reencode_clip("trip.mp4", 12.0, 20.0, Path("/tmp/clip.mp4"))   # frame-accurate: H.264 + AAC, slower
 """
 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -26,10 +29,7 @@ def export_clip(
     codecs mp4 cannot hold; `out` is removed again on failure.
     """
     path, out = Path(path), Path(out)
-    if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or start >= end:
-        raise MediaError(path, f"bad clip range: start {start:g} s, end {end:g} s (need 0 <= start < end)")
-    if end - start > max_seconds:
-        raise MediaError(path, f"clip of {end - start:g} s is longer than the {max_seconds:g} s limit")
+    _check_range(path, start, end, max_seconds)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         with open_media(path) as source:
@@ -38,6 +38,91 @@ def export_clip(
         out.unlink(missing_ok=True)
         raise
     return out
+
+
+def reencode_clip(
+    path: str | Path, start: float, end: float, out: str | Path, max_seconds: float = CLIP_MAX_SECONDS
+) -> Path:
+    """[start, end] of `path` decoded and encoded again (H.264 + AAC mp4), so it begins on the frame at
+    `start`, not on a keyframe: `reencode_clip("a.mkv", 4.2, 8, Path("cut.mp4"))`. Slower than
+    export_clip, and lossy; any codec FFmpeg decodes will do. `out` is removed again on failure."""
+    path, out = Path(path), Path(out)
+    _check_range(path, start, end, max_seconds)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open_media(path) as source:
+            _reencode_range(path, source, start, end, out)
+    except av.error.FFmpegError as exc:
+        out.unlink(missing_ok=True)
+        reason = (exc.strerror or type(exc).__name__).rstrip(".")
+        raise MediaError(path, f"cannot re-encode this file ({reason})") from exc
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    return out
+
+
+def _check_range(path: Path, start: float, end: float, max_seconds: float) -> None:
+    if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or start >= end:
+        raise MediaError(path, f"bad clip range: start {start:g} s, end {end:g} s (need 0 <= start < end)")
+    if end - start > max_seconds:
+        raise MediaError(path, f"clip of {end - start:g} s is longer than the {max_seconds:g} s limit")
+
+
+def _reencode_range(path: Path, source: av.container.InputContainer, start: float, end: float, out: Path) -> None:
+    video = video_stream(source)
+    audio = next(iter(source.streams.audio), None)
+    main = video or audio
+    if main is None:
+        raise MediaError(path, "no video or audio stream to cut")
+    origin = source.start_time / av.time_base if source.start_time is not None else 0.0
+    with av.open(str(out), "w", format="mp4", options={"movflags": "+faststart"}) as sink:
+        v_out = a_out = resampler = None
+        if video is not None:
+            rate = Fraction(video.average_rate or 25).limit_denominator(1001)
+            v_out = sink.add_stream("libx264", rate=rate)
+            ctx = video.codec_context
+            v_out.width, v_out.height = ctx.width - ctx.width % 2, ctx.height - ctx.height % 2
+            v_out.pix_fmt = "yuv420p"
+            v_out.options = {"preset": "veryfast", "crf": "20"}
+        if audio is not None:
+            a_rate = audio.rate or 48000
+            a_out = sink.add_stream("aac", rate=a_rate)
+            a_out.layout = "stereo" if audio.layout.nb_channels > 1 else "mono"
+            resampler = av.AudioResampler(format="fltp", layout=a_out.layout.name, rate=a_rate)
+        _seek_keyframe(source, main, origin + start)
+        frames, samples, done = 0, 0, set()
+        wanted = {s.index for s in (video, audio) if s is not None}
+        for frame in source.decode(*[s for s in (video, audio) if s is not None]):
+            if frame.time is None:
+                continue
+            seconds = frame.time - origin
+            index = video.index if isinstance(frame, av.VideoFrame) else audio.index
+            if seconds >= end:
+                done.add(index)
+                if done >= wanted:
+                    break
+                continue
+            if isinstance(frame, av.VideoFrame) and v_out is not None:
+                if seconds < start - 0.5 / float(v_out.codec_context.framerate or 25):
+                    continue
+                picture = frame.reformat(width=v_out.width, height=v_out.height, format="yuv420p")
+                picture.pts, picture.time_base = frames, Fraction(1, 1) / v_out.codec_context.framerate
+                frames += 1
+                sink.mux(v_out.encode(picture))
+            elif isinstance(frame, av.AudioFrame) and a_out is not None:
+                if seconds + frame.samples / frame.sample_rate <= start:
+                    continue
+                for chunk in resampler.resample(frame):
+                    chunk.pts, chunk.time_base = samples, Fraction(1, a_out.rate)
+                    samples += chunk.samples
+                    sink.mux(a_out.encode(chunk))
+        if not frames and not samples:
+            raise MediaError(path, f"nothing to cut: no frames between {start:g} s and {end:g} s")
+        if v_out is not None:
+            sink.mux(v_out.encode())
+        if a_out is not None:
+            sink.mux(a_out.encode())
 
 
 def _copy_range(path: Path, source: av.container.InputContainer, start: float, end: float, out: Path) -> None:
