@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from vidseek.errors import MediaError, VidseekError
-from vidseek.media.clip import CLIP_MAX_SECONDS, export_clip
+from vidseek.media.clip import CLIP_MAX_SECONDS, export_clip, reencode_clip
 from vidseek.media.frames import sample_frames
 from vidseek.media.probe import probe
 from vidseek.media.synth import Scene, make_audio, make_video
@@ -446,6 +446,18 @@ def test_export_clip_cuts_at_the_keyframe_and_plays(gop_video: Path, tmp_path: P
     assert frames[0].time == pytest.approx(0.0, abs=0.05)  # rebased to start near 0
     assert abs(int(frames[0].image.mean()) - grey(4)) <= 6  # the keyframe at 4 s opens the clip
     assert abs(int(frames[-1].image.mean()) - grey(7)) <= 6
+
+
+def test_reencode_clip_starts_on_the_exact_frame(gop_video: Path, tmp_path: Path) -> None:
+    info = probe(reencode_clip(gop_video, 5.6, 7.5, tmp_path / "exact.mp4"))
+    assert info.duration == pytest.approx(1.9, abs=0.15) and (info.video_codec, info.audio_codec) == ("h264", "aac")
+    frames = list(sample_frames(tmp_path / "exact.mp4", fps=5))
+    assert abs(int(frames[0].image.mean()) - grey(5)) <= 6  # 5.6 s is still second 5...
+    switch = next(f.time for f in frames if abs(int(f.image.mean()) - grey(6)) <= 6)
+    assert switch == pytest.approx(0.4, abs=0.21)  # ...and second 6 begins 0.4 s in, not 1.0 s as from the keyframe
+    with pytest.raises(MediaError, match="bad clip range"):
+        reencode_clip(gop_video, 3, 2, tmp_path / "bad.mp4")
+    assert not (tmp_path / "bad.mp4").exists()
 
 
 def test_export_clip_starts_at_the_keyframe_before_start(gop_video: Path, tmp_path: Path) -> None:
