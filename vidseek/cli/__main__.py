@@ -1,5 +1,5 @@
 """`python -m vidseek.cli ...` is the `vidseek` command."""
 
-from vidseek.cli.commands import main
+from vidseek.cli import main
 
 main()

@@ -487,8 +487,8 @@ def libraries_delete(
             view.delete_library(lib.id)
     except VidseekError as exc:
         fail(exc, 1)
-    out.print(f"deleted library '{one_line(name)}' ({_count(count, 'video')} removed from the index; the video files are not touched)",
-              highlight=False)
+    out.print(f"deleted library '{one_line(name)}' ({_count(count, 'video')} removed from the index; the video "
+              "files are not touched)", highlight=False)
 
 
 app.command("ask")(ask_command)
