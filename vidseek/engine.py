@@ -295,7 +295,7 @@ class LibraryHandle:
 
     def indexer(self, on_event: Progress | None = None) -> VideoIndexer:
         e = self.tenant.engine
-        return VideoIndexer(self.settings, e.catalog, e.store, e.analyzers, self.record, on_event)
+        return VideoIndexer(self.settings, e.catalog, lambda: e.store, e.analyzers, self.record, on_event)
 
     def index(self, paths: Iterable[str | Path], on_event: Progress | None = None,
               on_file: Callable[[FileResult], None] | None = None,

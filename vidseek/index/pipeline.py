@@ -123,17 +123,25 @@ class _FramePass:
 class VideoIndexer:
     """Indexes single files into the catalog and store. Usage: `VideoIndexer(...).index(path)`."""
 
-    def __init__(self, settings: Settings, catalog: Catalog, store: MilvusStore, analyzers: Analyzers,
-                 library: LibraryRecord, on_event: Progress | None = None):
+    def __init__(self, settings: Settings, catalog: Catalog, store: MilvusStore | Callable[[], MilvusStore],
+                 analyzers: Analyzers, library: LibraryRecord, on_event: Progress | None = None):
+        """`store` may be a function that opens it: a run whose files are all unchanged never calls it,
+        so a no-op re-index reads only the catalog (no Milvus start)."""
         self.settings = settings
         self.catalog = catalog
-        self.store = store
+        self._store = store
         self.analyzers = analyzers
         self.on_event = on_event or (lambda e: None)
         self.library = library
         self.source: str | None = None
         self.clock = StageClock()
         self._unembedded = 0  # text rows of the current file stored without a vector
+
+    @property
+    def store(self) -> MilvusStore:
+        if callable(self._store) and not hasattr(self._store, "insert_text"):
+            self._store = self._store()
+        return self._store  # type: ignore[return-value]
 
     @property
     def embedder(self) -> Any | None:
