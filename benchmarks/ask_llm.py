@@ -89,9 +89,11 @@ def run_mode(engine, url: str, model: str, mode: str, questions: list[str], repe
             outcome = "rejected"
         why = next((t for t in trace if t.startswith(("LLM plan not used", "LLM plan fields dropped"))), "")
         rows.append({"question": q, "plan": outcome, "seconds": round(seconds, 2), "mode": answer.mode,
+                     "found": answer.found,
                      "cited": len(answer.citations), "text": answer.text[:200], "why": why[:300],
                      "style": client.structured_style})
-        print(f"  [{mode}] {outcome:<8} {seconds:6.1f} s  {answer.mode:<10} {q[:60]}", flush=True)
+        print(f"  [{mode}] {outcome:<8} {seconds:6.1f} s  {answer.mode:<10} found={answer.found!s:<5} {q[:60]}",
+              flush=True)
     same = []
     for q in questions[:repeat]:
         texts = {asker.ask(q).text for _ in range(3)}
@@ -99,7 +101,8 @@ def run_mode(engine, url: str, model: str, mode: str, questions: list[str], repe
     client.close()
     times = [r["seconds"] for r in rows]
     counts = {k: sum(r["plan"] == k for r in rows) for k in ("full", "partial", "rejected", "skipped")}
-    return {"mode": mode, "plans": counts, "median_s": round(statistics.median(times), 2),
+    return {"mode": mode, "plans": counts, "found": sum(r["found"] for r in rows),
+            "median_s": round(statistics.median(times), 2),
             "total_s": round(sum(times), 1), "same_answer_3x": f"{sum(same)}/{len(same)}",
             "style": client.structured_style, "rows": rows}
 
@@ -120,11 +123,13 @@ def main() -> None:
             assert not report.failed, report.failed
             results = [run_mode(engine, args.llm, args.model, m, QUESTIONS, args.repeat)
                        for m in args.modes.split(",")]
-    print(f"\n{'mode':<8} {'plans full/partial/rejected/skipped':<36} {'median s':>9} {'total s':>8}  same 3x  style")
+    print(f"\n{'mode':<8} {'plans full/partial/rejected/skipped':<36} {'found':>6} {'median s':>9} {'total s':>8}  "
+          "same 3x  style")
     for r in results:
         p = r["plans"]
         counts = f"{p['full']}/{p['partial']}/{p['rejected']}/{p['skipped']}"
-        print(f"{r['mode']:<8} {counts:<36} {r['median_s']:>9} {r['total_s']:>8}  {r['same_answer_3x']:>7}  "
+        print(f"{r['mode']:<8} {counts:<36} {r['found']:>3}/{len(r['rows']):<2} {r['median_s']:>9} {r['total_s']:>8}  "
+              f"{r['same_answer_3x']:>7}  "
               f"{r['style']}")
     if args.json:
         args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1))
