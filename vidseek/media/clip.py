@@ -28,16 +28,7 @@ def export_clip(
     keyframe, so it may start up to one GOP early. Raises MediaError for a bad range or a file whose
     codecs mp4 cannot hold; `out` is removed again on failure.
     """
-    path, out = Path(path), Path(out)
-    _check_range(path, start, end, max_seconds)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with open_media(path) as source:
-            _copy_range(path, source, start, end, out)
-    except BaseException:
-        out.unlink(missing_ok=True)
-        raise
-    return out
+    return _cut(_copy_range, path, start, end, out, max_seconds)
 
 
 def reencode_clip(
@@ -46,27 +37,28 @@ def reencode_clip(
     """[start, end] of `path` decoded and encoded again (H.264 + AAC mp4), so it begins on the frame at
     `start`, not on a keyframe: `reencode_clip("a.mkv", 4.2, 8, Path("cut.mp4"))`. Slower than
     export_clip, and lossy; any codec FFmpeg decodes will do. `out` is removed again on failure."""
+    return _cut(_reencode_range, path, start, end, out, max_seconds)
+
+
+def _cut(write, path: str | Path, start: float, end: float, out: str | Path, max_seconds: float) -> Path:
+    """Check the range, then `write(path, source, start, end, out)`; no partial `out` is left behind."""
     path, out = Path(path), Path(out)
-    _check_range(path, start, end, max_seconds)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with open_media(path) as source:
-            _reencode_range(path, source, start, end, out)
-    except av.error.FFmpegError as exc:
-        out.unlink(missing_ok=True)
-        reason = (exc.strerror or type(exc).__name__).rstrip(".")
-        raise MediaError(path, f"cannot re-encode this file ({reason})") from exc
-    except BaseException:
-        out.unlink(missing_ok=True)
-        raise
-    return out
-
-
-def _check_range(path: Path, start: float, end: float, max_seconds: float) -> None:
     if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or start >= end:
         raise MediaError(path, f"bad clip range: start {start:g} s, end {end:g} s (need 0 <= start < end)")
     if end - start > max_seconds:
         raise MediaError(path, f"clip of {end - start:g} s is longer than the {max_seconds:g} s limit")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open_media(path) as source:
+            write(path, source, start, end, out)
+    except av.error.FFmpegError as exc:  # _copy_range turns its own into MediaError; this is the encoder's
+        out.unlink(missing_ok=True)
+        reason = (exc.strerror or type(exc).__name__).rstrip(".")
+        raise MediaError(path, f"cannot cut this file ({reason})") from exc
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    return out
 
 
 def _reencode_range(path: Path, source: av.container.InputContainer, start: float, end: float, out: Path) -> None:

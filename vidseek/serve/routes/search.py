@@ -31,8 +31,6 @@ router = APIRouter(prefix="/search", tags=["search"])
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 
 _ROUTE_LIST = "^(" + "|".join(ROUTES) + ")( *, *(" + "|".join(ROUTES) + "))*$"
-_FORM_FIELDS = ("q", "image", "routes", "library_id", "video_id", "min_duration", "max_duration", "added_after",
-                "added_before", "limit", "offset", "min_score", "per_video")
 _INT = {"type": "integer"}
 _NUM = {"type": "number"}
 _BODY_DOC = {
@@ -64,6 +62,8 @@ _BODY_DOC = {
         },
     }
 }
+
+_FORM_FIELDS = tuple(_BODY_DOC["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"])
 
 
 def run_search(tenant: Tenant, body: SearchIn, image: bytes | None) -> SearchOut:
