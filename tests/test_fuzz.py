@@ -2,8 +2,9 @@
 stateful phase included. The server must give no 5xx, answer only documented status codes, and
 match its own OpenAPI document.
 
-The default run is bounded to about two minutes (VIDSEEK_FUZZ_SECONDS); the slow-marked one runs
-ten. `scripts/fuzz` runs it by hand against a world of your choosing.
+The default run is bounded to about two minutes (VIDSEEK_FUZZ_SECONDS): two thirds for the
+examples, coverage and fuzzing phases, one third for the stateful one. The slow-marked run takes ten
+(VIDSEEK_FUZZ_LONG_SECONDS). Each run's report is in its tmp dir: st-0.json/.txt and st-1.json/.txt.
 """
 
 from __future__ import annotations
@@ -48,13 +49,22 @@ def fuzz_world(tmp_path_factory):
         server.stop()
 
 
-def run_schemathesis(url: str, key: str, seconds: int, report: Path) -> dict:
-    """One `st run` with every check and phase; returns the parsed JSON report."""
+# The stateful phase runs on its own, without the negative-data check: on a multipart body it reports
+# requests it labels "positive test case" as schema-violating (a schemathesis false positive seen on
+# the search form, whose fields carry no types), and the per-operation setting does not reach it.
+# The coverage and fuzzing phases keep every check.
+PHASES = (("examples,coverage,fuzzing", (), 2 / 3),
+          ("stateful", ("--exclude-checks", "negative_data_rejection"), 1 / 3))
+
+
+def run_schemathesis(url: str, key: str, seconds: int, report: Path, phases: str = "examples,coverage,fuzzing,stateful",
+                     extra: tuple[str, ...] = ()) -> dict:
+    """One `st run` with every check (but `extra` exclusions) on `phases`; returns the parsed JSON report."""
     st = shutil.which("st", path=str(Path(sys.executable).parent)) or "st"
     config = Path(__file__).with_name("schemathesis.toml")
-    cmd = [st, "--config-file", str(config), "run", f"{url}/openapi.json", "--checks", "all",
+    cmd = [st, "--config-file", str(config), "run", f"{url}/openapi.json", "--checks", "all", *extra,
            "--max-time", str(seconds),
-           "--phases", "examples,coverage,fuzzing,stateful", "-H", f"Authorization: Bearer {key}",
+           "--phases", phases, "-H", f"Authorization: Bearer {key}",
            "--report", "json", "--report-json-path", str(report), "--seed", "20261201",
            "--request-timeout", "30", "--suppress-health-check", "all", "--workers", "1", "--no-color"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 300, cwd=report.parent)
@@ -66,8 +76,11 @@ def run_schemathesis(url: str, key: str, seconds: int, report: Path) -> dict:
 
 def _fuzz(fuzz_world, seconds: int) -> None:
     server = fuzz_world["server"]
-    out = run_schemathesis(server.url, fuzz_world["keys"]["alice"], seconds, fuzz_world["root"] / "st.json")
-    assert out["exit"] == 0, out["stdout"][-6000:]
+    for n, (phases, extra, share) in enumerate(PHASES):
+        report = fuzz_world["root"] / f"st-{n}.json"
+        out = run_schemathesis(server.url, fuzz_world["keys"]["alice"], max(10, int(seconds * share)), report,
+                               phases, extra)
+        assert out["exit"] == 0, out["stdout"][-6000:]
     log = server.log.read_text()
     assert "Traceback" not in log and "failed" not in log.lower(), log[-4000:]
     # bob's data went untouched by everything alice's key sent
