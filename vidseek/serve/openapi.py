@@ -49,12 +49,8 @@ def complete(schema: dict[str, Any], settings: Settings) -> None:
     schemas.update(search_in.pop("$defs", {}))
     schemas["SearchJSON"] = search_in
     components["securitySchemes"] = _SECURITY
-    _limit_text(schemas["SearchJSON"]["properties"]["q"], settings.max_query_chars)
-    for name in ("SearchIn", "AskIn"):
-        if name in schemas:
-            for field in ("q", "question"):
-                if field in schemas[name].get("properties", {}):
-                    _limit_text(schemas[name]["properties"][field], settings.max_query_chars)
+    for name, field in (("SearchJSON", "q"), ("AskIn", "question")):
+        _limit_text(schemas[name]["properties"][field], settings.max_query_chars)
     for path, item in schema.get("paths", {}).items():
         for method, op in item.items():
             if not path.startswith("/api/"):
@@ -62,9 +58,9 @@ def complete(schema: dict[str, Any], settings: Settings) -> None:
             responses = op.setdefault("responses", {})
             codes = _SHARED if (method, path) in _PUBLIC else (*_SHARED, 401)
             for code in codes:
-                responses[str(code)] = _error(code)
+                responses[str(code)] = {"description": REASONS.get(code, "error")}
             for code, response in responses.items():
-                if code.startswith(("4", "5")):
+                if code.startswith(("4", "5")):  # the routes' own errors(...) too: one ErrorOut, not copies
                     response["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
             if (method, path) not in _PUBLIC:
                 op["security"] = [{"bearer": []}, {"apiKey": []}, {"session": []}]
@@ -79,7 +75,3 @@ def _limit_text(field: dict[str, Any], max_chars: int) -> None:
         if option.get("type") == "string":
             option["maxLength"] = max_chars
 
-
-def _error(code: int) -> dict[str, Any]:
-    return {"description": REASONS.get(code, "error"),
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import typing
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Path, Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from vidseek.records import ROUTES, Moment
-from vidseek.settings import LibrarySettings, Settings
-from vidseek.store.catalog import JobRecord, LibraryRecord, SegmentRecord, VideoRecord
+from vidseek.settings import LibrarySettings, RouteName, Settings
+from vidseek.store.catalog import NAME_PATTERN, JobRecord, LibraryRecord, SegmentRecord, VideoRecord
 
 # The largest integer every JSON parser (and JavaScript) holds exactly, well inside SQLite's 2**63 - 1:
 # a bigger id names nothing and must not reach the catalog.
 MAX_ID = 2**53 - 1
 MAX_OFFSET = 9_900  # offset + limit (at most 100) stays within the 10,000 results a search may page through
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
 def _unicode(text: str) -> str:
@@ -52,7 +51,6 @@ def _types(annotation: object) -> tuple:
 # because `\\S` differs between regex dialects (JSON Schema's ECMA-262, Rust, Python) on U+0085.
 NOT_BLANK = r"[^\t\n\x0b\x0c\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 Text = Annotated[str, AfterValidator(_unicode)]
-Route = Literal[ROUTES]  # type: ignore[valid-type]
 LibraryPath = Annotated[int, Path(ge=1, le=MAX_ID, description="a library id")]
 VideoPath = Annotated[int, Path(ge=1, le=MAX_ID, description="a video id")]
 JobPath = Annotated[int, Path(ge=1, le=MAX_ID, description="a job id")]
@@ -191,7 +189,7 @@ class SearchIn(BaseModel):
                            "VIDSEEK_MAX_QUERY_CHARS characters, not only spaces", pattern=NOT_BLANK)
     library_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     video_id: int | None = Field(default=None, ge=1, le=MAX_ID)
-    routes: list[Route] | None = Field(default=None, max_length=len(ROUTES), description="search only these")
+    routes: list[RouteName] | None = Field(default=None, max_length=len(ROUTES), description="search only these")
     min_duration: float | None = Field(default=None, ge=0, description="seconds")
     max_duration: float | None = Field(default=None, ge=0, description="seconds")
     added_after: float | None = Field(default=None, description="unix seconds")

@@ -26,7 +26,8 @@ from vidseek.store.shots import ShotCache, Shots
 SCHEMA_VERSION = 2
 DEFAULT_TENANT = "default"
 DEFAULT_LIBRARY = "default"
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # safe inside Milvus filter strings and URLs
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"  # tenant and library names: safe in Milvus filters and URLs
+_NAME = re.compile(NAME_PATTERN)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tenants (
