@@ -131,7 +131,7 @@ def test_incremental_changed_and_removed(corpus, tmp_path):
 
         vid = next(v.id for v in lib.videos() if v.path == str(a))
         lib.remove(a)
-        assert lib.store.count(vid) == {"text": 0, "visual": 0}
+        assert lib.store.count(vid) == {"text": 0, "visual": 0, "faces": 0, "dna": 0}
         assert not (lib.settings.data_dir / "thumbnails" / str(vid)).exists()
         assert lib.catalog.get(vid, "default") is None
 

@@ -58,7 +58,7 @@ def test_a_bug_after_rows_were_written_fails_the_file_and_removes_its_rows(
         assert report.failed == [(str(folder / "bad.mp4"), "internal error: ZeroDivisionError: division by zero")]
         bad = next(v for v in lib.videos() if v.path.endswith("bad.mp4"))
         assert bad.status == "failed" and bad.error == "internal error: ZeroDivisionError: division by zero"
-        assert lib.store.count(bad.id) == {"text": 0, "visual": 0}
+        assert lib.store.count(bad.id) == {"text": 0, "visual": 0, "faces": 0, "dna": 0}
         assert lib.search("harbour lights").to_list()[0].path.endswith("good.mp4")
         assert lib.search("broken bridge").to_list() == []
         assert lib.status()["failed"] == [{"path": bad.path, "error": bad.error}]

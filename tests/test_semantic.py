@@ -185,7 +185,7 @@ def test_an_old_data_dir_is_migrated_and_embedded_without_decoding(library, tmp_
 
     monkeypatch.setattr(pipeline, "probe", no_decoding)
     monkeypatch.setattr(pipeline, "sample_frames", no_decoding)
-    with vidseek.open(old) as engine:
+    with vidseek.open(old, routes="speech,ocr,title") as engine:  # as indexed: no new route to add
         before = engine.store.count()["text"]
         assert engine.store.text_name == "vidseek_text_896"
         assert "vidseek_text" not in engine.store.client.list_collections()

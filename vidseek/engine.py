@@ -19,7 +19,7 @@ import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,7 +38,11 @@ from vidseek.store.catalog import (
     VideoRecord,
     check_name,
 )
+from vidseek.store.faces import FaceRecord, PersonRecord
 from vidseek.store.lock import DataDirLock
+
+if TYPE_CHECKING:
+    from vidseek.search.copies import CopyGroup, CopyMatch
 from vidseek.store.milvus import MilvusStore
 
 
@@ -113,9 +117,10 @@ class Engine:
         """Index files and folders into the default library; see `LibraryHandle.index`."""
         return self.tenant().library(DEFAULT_LIBRARY, create=True).index(paths, **callbacks)
 
-    def search(self, text: str | None = None, image: np.ndarray | bytes | str | Path | None = None) -> Search:
+    def search(self, text: str | None = None, image: np.ndarray | bytes | str | Path | None = None,
+               face: np.ndarray | bytes | str | Path | None = None, clip: str | Path | None = None) -> Search:
         """Start a query; chain `.limit() .min_score() .routes() .where()` then `.to_list()`."""
-        return self.tenant().search(text, image)
+        return self.tenant().search(text, image, face, clip)
 
     def remove(self, path: str | Path) -> list[str]:
         return self.tenant().remove_path(path)
@@ -224,9 +229,96 @@ class Tenant:
         self.engine.store.wait_indexed()
 
     # search -------------------------------------------------------------------------------
-    def search(self, text: str | None = None, image: np.ndarray | bytes | str | Path | None = None) -> Search:
-        """A query over this tenant's libraries: text, an example image, or both."""
-        return Search(self.engine.search_deps(), self.name, text, image)
+    def search(self, text: str | None = None, image: np.ndarray | bytes | str | Path | None = None,
+               face: np.ndarray | bytes | str | Path | None = None, clip: str | Path | None = None) -> Search:
+        """A query over this tenant's libraries: text, an example image, a face photo (or a mix of
+        them), or a clip on its own (where its picture, or a re-cut of it, appears)."""
+        return Search(self.engine.search_deps(), self.name, text, image, face, clip)
+
+    # people and copies --------------------------------------------------------------------
+    def people(self) -> list[PersonRecord]:
+        """The tenant's people (face clusters), most seen first, each with a cover face and counts."""
+        from vidseek.index.faces import assign_people
+
+        assign_people(self.catalog, self.name)  # tracks left unfiled (e.g. by an interrupted run)
+        self.catalog.drop_empty_people(self.name)
+        return [p for p in self.catalog.people(self.name) if p.faces]
+
+    def person(self, person_id: int) -> PersonRecord:
+        return self.catalog.person(self.name, person_id)
+
+    def name_person(self, person_id: int, name: str | None) -> PersonRecord:
+        """Name someone (None or "" forgets the name); a text query that mentions the name finds them."""
+        self.catalog.name_person(self.name, person_id, name)
+        return self.person(person_id)
+
+    def merge_people(self, person_id: int, others: Iterable[int]) -> PersonRecord:
+        """Fold `others` into `person_id` (the same person, split by the clustering)."""
+        from vidseek.index.people import centroid_of
+
+        keep = self.person(person_id)
+        faces = self.catalog.faces(self.name, person_id=person_id)
+        name = keep.name
+        for other in others:
+            if other == person_id:
+                continue
+            victim = self.person(other)
+            moved = self.catalog.faces(self.name, person_id=other)
+            self.catalog.set_person_of([f.id for f in moved], person_id, pinned=True)
+            faces += moved
+            name = name or victim.name
+            self.catalog.delete_person(other)
+        self.catalog.set_person_of([f.id for f in faces], person_id, pinned=True)
+        if faces:
+            self.catalog.set_centroid(person_id, centroid_of(np.stack([f.vector for f in faces])))
+        if name != keep.name:
+            self.catalog.name_person(self.name, person_id, name)
+        return self.person(person_id)
+
+    def split_person(self, person_id: int) -> list[PersonRecord]:
+        """Split one person in two (two people the clustering mixed up); returns both."""
+        from vidseek.index.people import centroid_of, split
+
+        self.person(person_id)
+        faces = self.catalog.faces(self.name, person_id=person_id)
+        if len(faces) < 2:
+            raise VidseekError(f"person {person_id} has {len(faces)} face(s): nothing to split")
+        labels = split(np.stack([f.vector for f in faces]))
+        groups = [[f for f, k in zip(faces, labels) if k == g] for g in (0, 1)]
+        groups.sort(key=len, reverse=True)
+        if not groups[1]:
+            raise VidseekError(f"person {person_id}'s faces are all alike: nothing to split")
+        new_id = self.catalog.add_person(self.name, centroid_of(np.stack([f.vector for f in groups[1]])))
+        self.catalog.set_person_of([f.id for f in groups[0]], person_id, pinned=True)
+        self.catalog.set_person_of([f.id for f in groups[1]], new_id, pinned=True)
+        self.catalog.set_centroid(person_id, centroid_of(np.stack([f.vector for f in groups[0]])))
+        return [self.person(person_id), self.person(new_id)]
+
+    def face(self, face_id: int) -> FaceRecord:
+        found = self.catalog.faces(self.name, ids=[face_id])
+        if not found:
+            raise NotFoundError(f"face {face_id} not found")
+        return found[0]
+
+    def copies_of(self, video_id: int) -> list[CopyMatch]:
+        """Other indexed videos that share this one's picture, with the aligned ranges."""
+        from vidseek.analyze.dna import DNA_VERSION, Fingerprint
+        from vidseek.search.copies import find_copies
+
+        self.video(video_id)
+        version, data = self.catalog.fingerprints(self.name, [video_id]).get(video_id, (None, None))
+        if version != DNA_VERSION:
+            return []
+        return find_copies(self.engine.store, self.catalog, self.name, Fingerprint.from_bytes(data),
+                           exclude={video_id})
+
+    def duplicates(self, library_id: int | None = None) -> list[CopyGroup]:
+        """Groups of near-identical videos (and the segments they share), largest first."""
+        from vidseek.search.copies import duplicate_groups
+
+        if library_id is not None:
+            self.library(library_id)
+        return duplicate_groups(self.engine.store, self.catalog, self.name, library_id)
 
     def status(self) -> dict[str, Any]:
         """Counts, hours, per-route coverage, models and store location."""
@@ -237,7 +329,9 @@ class Tenant:
         for route in ROUTES:
             if route in OPTIONAL_ROUTES and not any(route in v.routes for v in done):
                 continue  # an optional route nobody turned on is not "missing"
-            states = [v.route_state(route) or "missing" for v in done]
+            # "off": the route is not in this data dir's routes (VIDSEEK_ROUTES), so nothing is missing
+            absent = "missing" if route in settings.routes else "off"
+            states = [v.route_state(route) or absent for v in done]
             coverage[route] = {s: states.count(s) for s in sorted(set(states))}
         return {
             "data_dir": str(settings.data_dir),
@@ -257,8 +351,13 @@ class Tenant:
                 "speech": f"whisper {settings.asr_model} (faster-whisper, int8)",
                 "ocr": "RapidOCR PP-OCRv4 (zh+en)",
                 "caption": f"{settings.vlm_model} at {settings.vlm_base_url}" if settings.vlm_base_url else "off",
+                "face": "dlib HOG detector + ResNet face descriptor (5-point alignment)",
+                "dna": "perceptual frame codes (vidseek.analyze.dna)",
             },
             "model_versions": _versions(done),
+            "faces": self.catalog.face_count(self.name),
+            "copies": {v.path: v.routes.get("dna", {}).get("note") for v in done
+                       if str(v.routes.get("dna", {}).get("note") or "").startswith("copy of")},
         }
 
 
@@ -329,8 +428,9 @@ class LibraryHandle:
     def videos(self) -> list[VideoRecord]:
         return self.tenant.videos(self.id)
 
-    def search(self, text: str | None = None, image: np.ndarray | bytes | str | Path | None = None) -> Search:
-        return self.tenant.search(text, image).where(library_id=self.id)
+    def search(self, text: str | None = None, image: np.ndarray | bytes | str | Path | None = None,
+               face: np.ndarray | bytes | str | Path | None = None, clip: str | Path | None = None) -> Search:
+        return self.tenant.search(text, image, face, clip).where(library_id=self.id)
 
 
 def _versions(videos: list[VideoRecord]) -> dict[str, list[str]]:

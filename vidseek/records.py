@@ -19,8 +19,12 @@ SPEECH = "speech"
 OCR = "ocr"
 TITLE = "title"
 CAPTION = "caption"  # a vision-language model's description of each shot's keyframe
-ROUTES: tuple[str, ...] = (VISUAL, SPEECH, OCR, TITLE, CAPTION)
+FACE = "face"  # faces on screen, grouped into people: searched with a photo or a person's name
+DNA = "dna"  # perceptual fingerprints of the picture: searched with a clip, finds copies and re-uploads
+ROUTES: tuple[str, ...] = (VISUAL, SPEECH, OCR, TITLE, CAPTION, FACE, DNA)
 TEXT_ROUTES: tuple[str, ...] = (SPEECH, OCR, TITLE, CAPTION)
+# What a sentence is matched against (faces answer a photo or a named person, fingerprints a clip).
+QUERY_ROUTES: tuple[str, ...] = (VISUAL, *TEXT_ROUTES)
 # Off unless asked for (VIDSEEK_ROUTES, a library's routes, `vidseek captions run`): each keyframe costs a VLM call.
 OPTIONAL_ROUTES: tuple[str, ...] = (CAPTION,)
 DEFAULT_ROUTES: tuple[str, ...] = tuple(r for r in ROUTES if r not in OPTIONAL_ROUTES)
@@ -83,6 +87,9 @@ class Evidence:
     end: float
     text: str | None = None  # transcript sentence / OCR line / title / caption; None for visual
     match: str | None = None  # text routes: "lexical" (the words), "semantic" (the meaning) or "both"
+    box: tuple[float, float, float, float] | None = None  # face: x0, y0, x1, y1 as fractions of the frame
+    thumbnail: str | None = None  # face: the frame the box is on (with the box drawn)
+    face_id: int | None = None  # face: the face track (its pictures are served by id)
 
     def describe(self) -> str:
         how = f" ({self.match})" if self.match else ""
@@ -131,6 +138,7 @@ class Moment:
                     "end": round(e.end, 2),
                     "text": e.text,
                     "match": e.match,
+                    **({"box": [round(b, 4) for b in e.box], "face_id": e.face_id} if e.box else {}),
                 }
                 for e in self.evidence
             ],

@@ -412,3 +412,31 @@ def load_text_model(settings: Settings) -> TextEmbedder | None:
         return None
     spec = get_text_spec(settings.text_model)
     return TextEmbedder(spec, settings, [_text_member(m, settings) for m in spec.members])
+
+
+@dataclass(frozen=True)
+class FaceModelSpec:
+    """A face model: detector, landmarks and descriptor, loaded by `vidseek.analyze.faces.FaceModel`."""
+
+    name: str
+    detector: str
+    notes: str = ""
+
+
+FACE_MODELS: Registry[FaceModelSpec] = Registry("face", "VIDSEEK_FACE_MODEL", (
+    FaceModelSpec("dlib-resnet-v1", "hog", "dlib's HOG detector, 5-point landmarks and ResNet descriptor (128-d); "
+                  'CC0 weights from face-recognition-models: pip install "vidseek[faces]"'),
+))
+DEFAULT_FACE_MODEL = "dlib-resnet-v1"
+
+
+def load_face_model(settings: Settings):  # -> vidseek.analyze.faces.FaceModel (imported lazily: dlib)
+    """The configured face model (lazy: dlib loads on first use); 'off' turns the face route off."""
+    if settings.face_model.strip().lower() in TEXT_OFF:
+        raise ModelUnavailableError("faces are off (VIDSEEK_FACE_MODEL=off)")
+    if FACE_MODELS.find(settings.face_model) is None:
+        raise ModelUnavailableError(f"unknown face model {settings.face_model!r} in VIDSEEK_FACE_MODEL; valid names "
+                                    f"are {DEFAULT_FACE_MODEL} and off")
+    from vidseek.analyze.faces import FaceModel
+
+    return FaceModel(settings, max_side=settings.face_max_side)

@@ -19,6 +19,7 @@ from vidseek.cli.clips import cut, open_moment, remember
 from vidseek.cli.common import DataDir, console, fail, load_settings, one_line, open_engine, out, serving_url
 from vidseek.cli.corpus import corpus_make_command, import_command
 from vidseek.cli.evaluate import eval_command
+from vidseek.cli.people import duplicates_command, people_app
 from vidseek.errors import VidseekError
 from vidseek.records import ROUTES
 
@@ -32,6 +33,7 @@ app.add_typer(libraries_app, name="libraries")
 corpus_app = typer.Typer(no_args_is_help=True, help="Evaluation corpora: make or import.")
 app.add_typer(corpus_app, name="corpus")
 app.add_typer(captions_app, name="captions")
+app.add_typer(people_app, name="people")
 @app.command()
 def index(
     paths: Annotated[list[Path], typer.Argument(help="Video files and/or folders (searched recursively)")],
@@ -104,6 +106,8 @@ def _print_report(report) -> None:
 def search(
     query: Annotated[Optional[str], typer.Argument(help="What to look for, in Chinese or English")] = None,  # noqa: UP045
     image: Annotated[Optional[Path], typer.Option(help="Find moments that look like this image")] = None,  # noqa: UP045
+    face: Annotated[Optional[Path], typer.Option(help="Find the moments this person (a face photo) is on screen")] = None,  # noqa: UP045, E501
+    clip: Annotated[Optional[Path], typer.Option(help="Find where this clip, or a re-cut of it, appears (copies)")] = None,  # noqa: UP045, E501
     data_dir: DataDir = None,
     limit: Annotated[int, typer.Option("--limit", "-n")] = 10,
     min_score: Annotated[Optional[float], typer.Option(help="Drop moments below this 0..1 score")] = None,  # noqa: UP045
@@ -119,9 +123,13 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Find the moments that match a sentence and/or an image: ranked video, start-end, score, evidence."""
-    if not query and image is None:
-        fail(VidseekError("give a query, or --image PATH, or both"))
+    """Find the moments that match a sentence, an image, a face photo, or a clip: ranked video, start-end,
+    score, evidence."""
+    if not query and image is None and face is None and clip is None:
+        fail(VidseekError("give a query, or --image PATH, --face PHOTO or --clip VIDEO"))
+    for flag, given in (("--image", image), ("--face", face), ("--clip", clip)):
+        if given is not None and not given.is_file():
+            fail(VidseekError(f"{given}: no such file (for {flag})"))
     form = {"q": query, "limit": limit, "min_score": min_score, "routes": route, "video_id": video_id,
             "min_duration": min_duration, "max_duration": max_duration, "per_video": per_video}
     try:
@@ -130,12 +138,12 @@ def search(
         if server is not None:
             from vidseek.serve.client import Client
 
-            result = Client(server, api_key).search(form, image, library)
+            result = Client(server, api_key).search(form, image, library, face=face, clip=clip)
             remember(load_settings(data_dir).data_dir, query, result["moments"])
             _print_search(query, result, as_json, verbose)
             return
         with open_engine(data_dir) as engine:
-            q = engine.tenant().search(query, image).limit(limit).per_video(per_video)
+            q = engine.tenant().search(query, image, face, clip).limit(limit).per_video(per_video)
             if min_score is not None:
                 q.min_score(min_score)
             if route:
@@ -147,7 +155,7 @@ def search(
             moments = q.to_list()
             result = {"query": query, "moments": [m.to_dict() for m in moments], "total": q.total,
                       "skipped_routes": q.trace.routes_skipped, "seconds": round(q.trace.seconds, 4),
-                      "text_match": q.trace.text_match, "notes": q.trace.notes,
+                      "text_match": q.trace.text_match, "notes": q.trace.notes, "face_box": q.face_box,
                       "min_score": q._min_score, "candidates": q.trace.candidates,
                       "empty_index": not moments and not engine.catalog.done_count("default"),
                       "data_dir": str(engine.settings.data_dir)}
@@ -175,6 +183,10 @@ def _print_search(query: str | None, result: dict, as_json: bool, verbose: bool)
                   f"\\[{', '.join(m['routes'])}]")
         for e in m["evidence"]:
             how = f" ({e['match']})" if e.get("match") else ""
+            if e.get("box"):  # a face: who (when named) and where on the frame
+                where = ", ".join(f"{b:.2f}" for b in e["box"])
+                how += f" {e['text']}, box {where}" if e.get("text") else f" box {where}"
+                e = {**e, "text": None}
             text = f"{e['route']} {e['score']:.2f}{how}" + (f": {e['text']}" if e.get("text") else "")
             out.print(f"      {text}", markup=False, highlight=False)
         thumb = m.get("thumbnail") or m.get("thumbnail_url")
@@ -188,6 +200,9 @@ def _print_search(query: str | None, result: dict, as_json: bool, verbose: bool)
         console.print(f"[yellow]![/yellow] {r} route {one_line(reason)}")
     if verbose:
         console.print(f"{result['seconds'] * 1000:.0f} ms, candidates {result.get('candidates', {})}")
+
+
+_MARKS = {"done": "✓", None: "-", "unavailable": "n/a", "failed": "!"}
 
 
 def _ts(seconds: float) -> str:
@@ -227,13 +242,19 @@ def status(
         out.print(f"semantic   off: {one_line(sem.get('note') or 'unavailable')}", highlight=False)
     for route, name in info["models"].items():
         out.print(f"model {route:<7} {name}")
-    if rows:
+    if info.get("faces"):
+        out.print(f"faces      {info['faces']} face tracks; `vidseek people` groups them by person")
+    for path, note in (info.get("copies") or {}).items():
+        out.print(f"copy       {one_line(path)}: {one_line(note)}", highlight=False)
+    if rows:  # route states as marks, so the table fits 80 columns with every route
         table = Table("id", "status", "dur", *ROUTES)
         table.add_column("path", overflow="fold")  # a cut path ("/videos/tr…") is no use to anyone
         for v in rows:
-            table.add_row(str(v.id), v.status, f"{v.duration:.0f}", *[v.route_state(r) or "-" for r in ROUTES],
+            marks = [_MARKS.get(v.route_state(r), "?") for r in ROUTES]
+            table.add_row(str(v.id), v.status, f"{v.duration:.0f}", *marks,
                           one_line(v.path + (f"  ({v.error})" if v.error else "")))
         out.print(table)
+        out.print("routes: ✓ done, - not indexed, n/a model unavailable, ! failed (`status --json` says why)")
 
 
 @app.command()
@@ -495,6 +516,7 @@ app.command("ask")(ask_command)
 app.command("cut")(cut)
 app.command("open")(open_moment)
 app.command("eval")(eval_command)
+app.command("duplicates")(duplicates_command)
 corpus_app.command("make")(corpus_make_command)
 corpus_app.command("import")(import_command)
 

@@ -10,7 +10,8 @@ import sys
 SUMMARY = "Multimodal video search (zh + en)."
 COMMANDS = (
     ("index", "Index videos: frames (1 fps) -> shots -> visual, speech, on-screen text, title."),
-    ("search", "Find the moments that match a sentence and/or an image: ranked video, start-end, score, evidence."),
+    ("search", "Find the moments that match a sentence, an image, a face photo, or a clip: ranked video, "
+               "start-end, score, evidence."),
     ("status", "Videos, hours, segments, per-route coverage, models and store location."),
     ("remove", "Remove a video (or everything under a folder) from the index: rows, thumbnails, catalog."),
     ("sample", "Generate a small sample library (speech + on-screen text in English and Chinese, shapes)."),
@@ -18,6 +19,8 @@ COMMANDS = (
     ("ask", "Answer a question from the library: a short answer citing moments [n] -> video, start-end."),
     ("cut", "Cut result N of the last search into an mp4: `vidseek cut 2 -o ferry.mp4`."),
     ("open", "Play result N of the last search from its start in a video player (mpv, VLC, ffplay...)."),
+    ("people", "People: the faces found in your videos, grouped by person."),
+    ("duplicates", "Groups of near-identical videos (re-uploads, copies, re-cuts) and the segments they share."),
     ("eval", "Evaluate search quality: recall per route setting, moment IoU, no-match rate, latency, misses."),
     ("models", "Export and inspect image-text models."),
     ("keys", "API keys for the server (one tenant per key)."),

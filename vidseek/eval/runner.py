@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from vidseek.errors import VidseekError
 from vidseek.eval.metrics import first_relevant_rank, top1_iou
 from vidseek.eval.queries import EvalQuery
-from vidseek.records import OPTIONAL_ROUTES, ROUTES, TEXT_ROUTES, Moment
+from vidseek.records import OPTIONAL_ROUTES, QUERY_ROUTES, TEXT_ROUTES, Moment
 
 if TYPE_CHECKING:
     from vidseek.engine import Engine
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 FUSED = "fused"
 MATCHES = ("lexical", "semantic")  # fused, with the text routes matching by words only / by meaning only
-SETTINGS: tuple[str, ...] = (FUSED, *MATCHES, *ROUTES)
+SETTINGS: tuple[str, ...] = (FUSED, *MATCHES, *QUERY_ROUTES)  # eval queries are sentences (or images)
 
 
 @dataclass
@@ -118,9 +118,9 @@ class VideoMatcher:
 
 
 def indexed_routes(videos: Sequence[Any]) -> list[str]:
-    """Routes with rows in at least one finished video, in ROUTES order."""
+    """Routes a query can be searched on alone that have rows in at least one finished video."""
     done = [v for v in videos if v.status == "done"]
-    return [r for r in ROUTES
+    return [r for r in QUERY_ROUTES
             if any(v.route_state(r) == "done" and (v.routes[r].get("rows", 1) or 0) > 0 for v in done)]
 
 
@@ -240,7 +240,7 @@ def _warnings(results: list[QueryResult], routes: list[str], skipped: dict[str, 
         first = missing[0]
         out.append(f"{len(missing)} queries expect videos that are not in the index (first: {first.query.id} "
                    f"expects {first.missing_videos[0]}); check --media and --library")
-    absent = [r for r in ROUTES if r not in routes and r not in OPTIONAL_ROUTES]  # optional: off unless asked
+    absent = [r for r in QUERY_ROUTES if r not in routes and r not in OPTIONAL_ROUTES]  # optional: off unless asked
     if absent:
         out.append(f"not indexed, so not evaluated alone: {', '.join(absent)}")
     for route, why in skipped.items():

@@ -12,7 +12,7 @@ import threading
 from typing import Any
 
 from vidseek.errors import ModelUnavailableError
-from vidseek.records import CAPTION, OCR, OPTIONAL_ROUTES, SPEECH, TITLE, VISUAL
+from vidseek.records import CAPTION, DNA, FACE, OCR, OPTIONAL_ROUTES, SPEECH, TITLE, VISUAL
 from vidseek.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,14 @@ class Analyzers:
             from vidseek.analyze.captions import Captioner
 
             return Captioner(self.settings)
+        if route == FACE:
+            from vidseek.analyze.registry import load_face_model
+
+            return load_face_model(self.settings)
+        if route == DNA:
+            from vidseek.index.dna import Fingerprinter
+
+            return Fingerprinter()
         if route == TEXT_EMBEDDER:
             from vidseek.analyze.registry import load_text_model
 

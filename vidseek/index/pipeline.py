@@ -30,7 +30,20 @@ from vidseek.media.overlay import TARGET_FRAMES, MeanImage, dense_overlay
 from vidseek.media.probe import probe
 from vidseek.media.segments import detect_segments
 from vidseek.media.thumbs import save_thumbnail
-from vidseek.records import CAPTION, OCR, ROUTES, SPEECH, TITLE, VISUAL, Segment, TextSpan, VideoInfo
+from vidseek.records import (
+    CAPTION,
+    DNA,
+    FACE,
+    OCR,
+    ROUTES,
+    SPEECH,
+    TITLE,
+    VISUAL,
+    Frame,
+    Segment,
+    TextSpan,
+    VideoInfo,
+)
 from vidseek.settings import Settings
 from vidseek.store.catalog import Catalog, LibraryRecord, SegmentRecord, VideoRecord
 from vidseek.store.milvus import MilvusStore
@@ -38,6 +51,7 @@ from vidseek.store.milvus import MilvusStore
 log = logging.getLogger(__name__)
 
 _VISUAL_BATCH = 16
+_FRAMED = (VISUAL, OCR, CAPTION, FACE, DNA)  # routes fed by the pass over sampled frames
 
 
 @dataclass
@@ -116,6 +130,8 @@ class _FramePass:
     encoder: Any | None = None
     captions: Any | None = None  # vidseek.index.captions.CaptionSink
     thumbs: Path | None = None  # None: leave the stored shots and thumbnails as they are (captions-only update)
+    faces: Any | None = None  # vidseek.index.faces.FaceSink
+    dna: Any | None = None  # vidseek.index.dna.DnaSink
     shots: list[SegmentRecord] = field(default_factory=list)
     visual_rows: int = 0
 
@@ -290,13 +306,13 @@ class VideoIndexer:
                  fresh: bool = True) -> dict[str, dict]:
         routes: dict[str, dict] = {}
         for route in todo:
-            if route in (VISUAL, SPEECH, OCR, CAPTION) and self.analyzers.get(route) is None:
+            if route in (VISUAL, SPEECH, OCR, CAPTION, FACE, DNA) and self.analyzers.get(route) is None:
                 routes[route] = {"state": "unavailable", "note": self.analyzers.reason(route)}
-        framed = [r for r in (VISUAL, OCR, CAPTION) if r in todo and (r != CAPTION or CAPTION not in routes)]
+        framed = [r for r in _FRAMED if r in todo and r not in routes]
         if info.has_video and framed:
-            routes.update(self._frames_routes(rec, info, path, todo, fresh))
+            routes.update(self._frames_routes(rec, info, path, [r for r in todo if r not in routes], fresh))
         elif not info.has_video:
-            for route in (VISUAL, OCR, CAPTION):
+            for route in _FRAMED:
                 if route in todo and route not in routes:
                     routes[route] = {"state": "done", "version": self.analyzers.version(route), "rows": 0,
                                      "note": "no video stream"}
@@ -356,11 +372,21 @@ class VideoIndexer:
             shutil.rmtree(fp.thumbs, ignore_errors=True)
         if fp.encoder is not None:
             self.store.ensure_visual(fp.encoder.dim)
+        if FACE in todo and (face_model := self.analyzers.get(FACE)) is not None:
+            from vidseek.index.faces import FaceSink
+
+            fp.faces = FaceSink(face_model, self.thumb_dir(rec.id), s.thumbnail_size, 1.0 / s.frame_rate)
+        if DNA in todo and self.analyzers.get(DNA) is not None:
+            from vidseek.index.dna import DnaSink
+
+            fp.dna = DnaSink(info.duration)
 
         mean = MeanImage()
         frames = sample_frames(path, fps=s.frame_rate, max_side=s.frame_max_side)
         if reader is not None:  # the static-overlay OCR pass needs the mean frame
             frames = mean.tap(frames)
+        if fp.faces is not None or fp.dna is not None:
+            frames = self._tap_frames(fp, frames)
         segments = detect_segments(frames, max_seconds=s.max_segment_seconds, threshold=s.shot_threshold,
                                    frame_interval=1.0 / s.frame_rate, duration=info.duration)
         ocr_rows = []
@@ -392,7 +418,60 @@ class VideoIndexer:
             out[OCR] = {"state": "done", "version": reader.version, "rows": self.store_text(ocr_rows)}
         if fp.captions is not None:
             out[CAPTION] = fp.captions.finish()
+        if fp.faces is not None:
+            out[FACE] = self._store_faces(fp)
+        if fp.dna is not None:
+            with self.clock.stage("store"):
+                out[DNA] = fp.dna.store(fp.rec, self.catalog, self.store, fp.duration)
+            out[DNA].update(self._copies_note(fp))
         return out
+
+    def _tap_frames(self, fp: _FramePass, frames: Iterable[Frame]) -> Iterator[Frame]:
+        """Pass sampled frames through, detecting faces and fingerprinting them on the way."""
+        for frame in frames:
+            if fp.faces is not None:
+                with self.clock.stage(FACE):
+                    fp.faces.add(frame)
+            if fp.dna is not None:
+                with self.clock.stage(DNA):
+                    fp.dna.add(frame)
+            yield frame
+
+    def _store_faces(self, fp: _FramePass) -> dict:
+        """File the video's face tracks (catalog, then Milvus under the same ids) and their people."""
+        from vidseek.index.faces import assign_people
+
+        rec = fp.rec
+        with self.clock.stage(FACE):
+            rows = fp.faces.finish()
+        with self.clock.stage("store"):
+            ids = self.catalog.add_faces(rec.id, rec.tenant, rows)
+            if rows:
+                self.store.ensure_faces(fp.faces.model.dim)
+                self.store.insert_faces([{"id": i, "tenant": rec.tenant, "library_id": rec.library_id,
+                                          "video_id": rec.id, "start": float(r["start"]), "end": float(r["end"]),
+                                          "vector": r["vector"]} for i, r in zip(ids, rows)])
+        with self.clock.stage(FACE):
+            assign_people(self.catalog, rec.tenant, video_id=rec.id)
+        return {"state": "done", "version": self.analyzers.version(FACE), "rows": len(rows)}
+
+    def _copies_note(self, fp: _FramePass) -> dict:
+        """"copy of X": the route's note when this video's picture matches an indexed video's (it is
+        indexed anyway; `vidseek duplicates` lists every group)."""
+        from vidseek.search.copies import find_copies
+
+        try:
+            with self.clock.stage(DNA):
+                found = find_copies(self.store, self.catalog, fp.rec.tenant, fp.dna.fingerprint,
+                                    exclude={fp.rec.id}, limit=3)
+        except VidseekError as exc:  # the copy check is a note: it never fails the video
+            log.warning("copy check for %s failed: %s", fp.path, exc)
+            return {}
+        if not found:
+            return {}
+        names = [f"{Path(c.path).name} ({c.describe()})" for c in found]
+        links = [{k: v for k, v in c.to_dict().items() if k not in ("path", "library_id")} for c in found]
+        return {"note": "copy of " + "; ".join(names), "copies": links}
 
     def _tap(self, fp: _FramePass, segs: Iterable[Segment]) -> Iterator[Segment]:
         """Pass shots through, saving thumbnails, encoding keyframes in batches and captioning them on the way."""

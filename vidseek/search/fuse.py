@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from vidseek.records import SPEECH, TITLE, Evidence, Moment
+from vidseek.records import FACE, SPEECH, TITLE, Evidence, Moment
 from vidseek.store.shots import Shots
 
 SPOKEN = frozenset({SPEECH})  # routes timed by their own words rather than by shots
@@ -28,6 +28,9 @@ class ScoredHit:
     score: float
     text: str | None = None
     match: str | None = None  # text hits: lexical | semantic | both
+    box: tuple[float, float, float, float] | None = None  # face hits: where, as fractions of the frame
+    thumbnail: str | None = None  # face hits: their frame, with the box drawn
+    face_id: int | None = None  # face hits: the track
 
 
 def noisy_or(scores: Sequence[float]) -> float:
@@ -103,14 +106,18 @@ def _moment(cluster: list[ScoredHit], video_level: list[ScoredHit], path: str,
         # 10 s on a static scene) made speech moments several times longer than what was said.
         start, end = shots.snap(start, end)
     top = max(cluster, key=lambda h: h.score)
-    evidence = [Evidence(h.route, h.score, h.start, h.end, h.text, h.match)
+    evidence = [Evidence(h.route, h.score, h.start, h.end, h.text, h.match, h.box, h.thumbnail, h.face_id)
                 for h in sorted(best.values(), key=lambda h: -h.score)]
     pos = shots.at((top.start + top.end) / 2)
     thumbnail = shots.thumbnail(pos) if pos is not None else None
+    shot = shots.idx[pos] if thumbnail else None
+    face = best.get(FACE)
+    if face is not None and face.thumbnail and (top.route == FACE or thumbnail is None):
+        thumbnail, shot = face.thumbnail, None  # the person's frame, with their face boxed
     return Moment(
         video_id=top.video_id, path=path, start=start, end=end,
         score=noisy_or([h.score for h in best.values()]), evidence=evidence,
-        thumbnail=thumbnail, shot=shots.idx[pos] if thumbnail else None,
+        thumbnail=thumbnail, shot=shot,
     )
 
 

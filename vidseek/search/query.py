@@ -24,7 +24,7 @@ import numpy as np
 
 from vidseek.errors import ModelUnavailableError, QueryError, UnreadableImage
 from vidseek.index.analyzers import TEXT_EMBEDDER, Analyzers
-from vidseek.records import OPTIONAL_ROUTES, ROUTES, TEXT_ROUTES, VISUAL, Moment
+from vidseek.records import DNA, FACE, OPTIONAL_ROUTES, ROUTES, TEXT_ROUTES, VISUAL, Evidence, Moment
 from vidseek.search.fuse import ScoredHit, fuse, promising
 from vidseek.search.scoring import QueryTerms, hybrid_score, row_tokens, text_score
 from vidseek.settings import Settings
@@ -87,19 +87,28 @@ class Search:
     """A chainable query. Builder methods validate, store and return `self`."""
 
     def __init__(self, deps: SearchDeps, tenant: str, text: str | None = None,
-                 image: np.ndarray | bytes | str | Path | None = None):
+                 image: np.ndarray | bytes | str | Path | None = None,
+                 face: np.ndarray | bytes | str | Path | None = None,
+                 clip: str | Path | None = None):
         self._text = (text or "").strip()
-        if not self._text and image is None:
-            raise QueryError("the query is empty: give a sentence or keywords to search for, or an example image")
+        if not self._text and image is None and face is None and clip is None:
+            raise QueryError("the query is empty: give a sentence or keywords to search for, an example image, "
+                             "a face photo or a clip")
+        if clip is not None and (self._text or image is not None or face is not None):
+            raise QueryError("a clip is searched on its own (it finds copies of its picture); leave out the text, "
+                             "image and face")
         self._deps = deps
         settings = deps.settings
         self._tenant = tenant
         self._image = _load_image(image) if image is not None else None
+        self._face = _load_image(face) if face is not None else None
+        self._clip = Path(clip) if clip is not None else None
+        self.face_box: tuple[int, int, int, int] | None = None  # the face searched for, in the photo's pixels
         self._limit = 10
         self._offset = 0
         self._min_score = settings.min_score
         self._match = settings.text_match
-        self._routes: list[str] = [r for r in ROUTES if r in settings.routes]
+        self._routes: list[str] = [r for r in ROUTES if r in settings.routes and r != DNA]
         # Neither .routes() nor VIDSEEK_ROUTES chose: the optional text routes (captions) are searched too,
         # which costs nothing until some video has rows for them (they only widen the BM25 route filter).
         explicit = "routes" in settings.model_fields_set
@@ -298,8 +307,9 @@ class Search:
             return []
         out = []
         queries = []
-        if self._text:
-            queries.append((encoder.encode_texts([normalize(self._text)])[0], encoder.calibrate))
+        text = self._without_names(self._text)  # "Alice at the beach": the picture is of a beach
+        if text:
+            queries.append((encoder.encode_texts([normalize(text)])[0], encoder.calibrate))
         if self._image is not None:
             queries.append((encoder.encode_images([self._image])[0], encoder.calibrate_image))
         for vector, calibrate in queries:
@@ -308,6 +318,98 @@ class Search:
             scores = calibrate([h.raw for h in hits]) if hits else []
             out += [ScoredHit(h.video_id, VISUAL, h.start, h.end, float(s)) for h, s in zip(hits, scores)]
         return out
+
+    # faces -------------------------------------------------------------------------------
+    def _named(self) -> dict[str, int]:
+        """The tenant's named people whose name the text query mentions: name -> person id."""
+        if not self._text:
+            return {}
+        if not hasattr(self, "_named_cache"):
+            folded = self._text.casefold()
+            self._named_cache = {name: pid for name, pid in self._deps.catalog.people_named(self._tenant).items()
+                                 if _mentions(folded, name.casefold())}
+        return self._named_cache
+
+    def _without_names(self, text: str) -> str:
+        for name in self._named():
+            text = re.sub(re.escape(name), " ", text, flags=re.IGNORECASE)
+        return " ".join(text.split())
+
+    def _face_model(self) -> Any:
+        model = self._deps.analyzers.get(FACE)
+        if model is None:
+            raise ModelUnavailableError(f"search by face is off: {self._deps.analyzers.reason(FACE) or 'unavailable'}")
+        return model
+
+    def _recall_faces(self, flt: str) -> list[ScoredHit]:
+        """Face tracks of the person in the photo (nearest vectors above the calibrated cutoff), and of the
+        named people the text mentions."""
+        from vidseek.analyze.faces import similarity_score
+
+        catalog = self._deps.catalog
+        scored: dict[int, float] = {}
+        if self._face is not None:
+            model = self._face_model()
+            faces = model.detect_photo(self._face)
+            if not faces:
+                raise QueryError("no face found in the photo: give one where the face is clearly visible, "
+                                 "facing the camera, at least about 40 pixels wide")
+            face = faces[0]  # the clearest (large and surely a face), as the detector ranks them
+            self.face_box = tuple(int(b) for b in face.box)
+            if len(faces) > 1:
+                self.trace.notes.append(f"{len(faces)} faces in the photo: searched for the clearest, at "
+                                        f"x {face.box[0]}-{face.box[2]}, y {face.box[1]}-{face.box[3]}; "
+                                        "crop the photo to choose another")
+            found = self._deps.store().search_faces(face.vector, self._deps.settings.recall_k, self._tenant, flt)
+            self.trace.candidates[FACE] = len(found)
+            for face_id, cos in found:
+                score = float(similarity_score(cos))
+                if score >= 0.5:  # below: not the same person (0.5 is the calibrated cutoff)
+                    scored[face_id] = max(scored.get(face_id, 0.0), score)
+        for name, person_id in self._named().items():
+            people = {p.id: p for p in catalog.people(self._tenant, with_faces=False)}
+            centroid = people[person_id].centroid if person_id in people else None
+            for f in catalog.faces(self._tenant, person_id=person_id):
+                score = float(similarity_score(float(f.vector @ centroid))) if centroid is not None else 0.5
+                scored[f.id] = max(scored.get(f.id, 0.0), max(score, 0.5))
+            self.trace.notes.append(f"{name}: searched with their face")
+        if not scored:
+            return []
+        names = {p.id: p.name for p in catalog.people(self._tenant, with_faces=False) if p.name}
+        out = []
+        for f in catalog.faces(self._tenant, ids=scored):
+            who = names.get(f.person_id) if f.person_id is not None else None
+            out.append(ScoredHit(f.video_id, FACE, f.start, f.end, scored[f.id], who, None, f.box, f.thumbnail,
+                                 f.id))
+        return out
+
+    # copies ------------------------------------------------------------------------------
+    def _copies(self, flt: str, allowed: set[int] | None, t0: float) -> list[Moment]:
+        """Videos holding the clip's picture, best first, each with the range that matches."""
+        from vidseek.analyze.dna import fingerprint_file
+        from vidseek.search.copies import find_copies
+
+        fp = fingerprint_file(self._clip)  # 8 frames a second, with crop codes: a query is short
+        found = find_copies(self._deps.store(), self._deps.catalog, self._tenant, fp, limit=MAX_WINDOW, flt=flt)
+        found = [c for c in found if c.score >= self._min_score and (allowed is None or c.video_id in allowed)]
+        self.trace.routes_used = [DNA]
+        self.trace.candidates[DNA] = len(found)
+        moments = []
+        for c in found:
+            a = c.alignment
+            moments.append(Moment(c.video_id, c.path, float(a.ref_start), float(a.ref_end), c.score,
+                                  [Evidence(DNA, c.score, float(a.ref_start), float(a.ref_end), c.describe())],
+                                  library_id=c.library_id))
+        shots = self._deps.catalog.shots_for(self._deps.catalog.videos_by_ids([m.video_id for m in moments],
+                                                                              self._tenant).values())
+        for m in moments:
+            s = shots.get(m.video_id)
+            pos = s.at(m.start + 0.01) if s is not None and len(s) else None
+            if pos is not None:
+                m.thumbnail, m.shot = s.thumbnail(pos), s.idx[pos]
+        self.total = len(moments)
+        self.trace.seconds = time.perf_counter() - t0
+        return moments[self._offset : self._offset + self._limit]
 
     def to_list(self) -> list[Moment]:
         """Run the search: ranked moments with score >= min_score (possibly empty), after offset/limit.
@@ -325,11 +427,15 @@ class Search:
         if allowed is not None and not allowed:
             return []
         flt = self._store_filter(allowed)
+        if self._clip is not None:
+            return self._copies(flt, allowed, t0)
         hits: list[ScoredHit] = []
         text_routes = [r for r in self._routes + self._optional if r in TEXT_ROUTES]
         if text_routes and self._text:
             hits += self._recall_text(text_routes, flt)
-        if VISUAL in self._routes:
+        if FACE in self._routes and (self._face is not None or self._text):
+            hits += self._recall_faces(flt)
+        if VISUAL in self._routes and (self._text or self._image is not None):
             hits += self._recall_visual(flt)
         self.trace.routes_used = [r for r in self._routes if r not in self.trace.routes_skipped]
         self.trace.routes_used += [r for r in self._optional if any(h.route == r for h in hits)]
@@ -358,6 +464,15 @@ def _ids(name: str, value: int | Iterable[int]) -> list[int]:
     if len(ids) > MAX_FILTER_IDS:
         raise QueryError(f"{name}: {len(ids):,} ids; a filter takes at most {MAX_FILTER_IDS:,}")
     return ids
+
+
+def _mentions(folded_text: str, folded_name: str) -> bool:
+    """Does the query name this person? Whole words for names in letters; anywhere for CJK names."""
+    if not folded_name:
+        return False
+    if re.fullmatch(r"[\w .'-]+", folded_name, flags=re.ASCII):
+        return re.search(r"(?<!\w)" + re.escape(folded_name) + r"(?!\w)", folded_text) is not None
+    return folded_name in folded_text
 
 
 def _numbers(text: str) -> set[str]:

@@ -40,7 +40,7 @@ from vidseek.serve.auth import Authenticator
 from vidseek.serve.client import SERVER_FILE
 from vidseek.serve.guard import Guard, HostPolicy
 from vidseek.serve.jobs import JobRunner
-from vidseek.serve.routes import ask, jobs, libraries, search, session, videos
+from vidseek.serve.routes import ask, jobs, libraries, people, search, session, videos
 from vidseek.serve.safety import PathRejected, UploadRejected
 from vidseek.settings import Settings
 
@@ -79,7 +79,7 @@ def create_app(settings: Settings, bound_to_loopback: bool = True, url: str | No
                   description="Multimodal video search: find the moments that match a sentence or an image.")
     app.state.settings = settings
     app.state.max_upload_bytes = settings.max_upload_mb * 1024 * 1024
-    for module in (session, libraries, videos, jobs, search, ask):
+    for module in (session, libraries, videos, jobs, search, ask, people):
         app.include_router(module.router, prefix="/api")
     _add_error_handlers(app)
     app.add_middleware(UploadLimit, max_bytes=app.state.max_upload_bytes)

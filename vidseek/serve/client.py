@@ -57,16 +57,27 @@ class Client:
                 return lib["id"]
         raise VidseekError(f"the server has no library named {name!r}")
 
-    def search(self, fields: dict[str, Any], image: Path | None = None, library: str | None = None) -> dict:
-        """POST /api/search with the given SearchIn fields (None values are left out)."""
+    def search(self, fields: dict[str, Any], image: Path | None = None, library: str | None = None,
+               face: Path | None = None, clip: Path | None = None) -> dict:
+        """POST /api/search with the given SearchIn fields (None values are left out), and an example
+        image, a face photo or a clip as files."""
         body = {k: v for k, v in fields.items() if v is not None}
         if library:
             body["library_id"] = self.library_id(library)
-        if image is None:
+        given = {name: path for name, path in (("image", image), ("face", face), ("clip", clip)) if path is not None}
+        if not given:
             return self._call("POST", "/api/search", json=body)
         form = {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in body.items()}
-        try:
-            data = Path(image).read_bytes()
-        except OSError as exc:
-            raise VidseekError(f"{image}: cannot read the image ({exc.strerror})") from None
-        return self._call("POST", "/api/search", data=form, files={"image": (Path(image).name, data)})
+        files = {}
+        for name, path in given.items():
+            try:
+                files[name] = (Path(path).name, Path(path).read_bytes())
+            except OSError as exc:
+                raise VidseekError(f"{path}: cannot read the {name} file ({exc.strerror})") from None
+        return self._call("POST", "/api/search", data=form, files=files)
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self._call("GET", path, params={k: v for k, v in params.items() if v is not None})
+
+    def post(self, path: str, body: dict | None = None) -> Any:
+        return self._call("POST", path, json=body or {})

@@ -149,7 +149,7 @@ class VideoOut(BaseModel):
 
 
 def _route_out(state: dict) -> dict:
-    out = {k: state.get(k) for k in ("state", "rows", "note", "language") if state.get(k) is not None}
+    out = {k: state.get(k) for k in ("state", "rows", "note", "language", "copies") if state.get(k) is not None}
     if out.get("state") == "unavailable":  # the reason names server paths and settings: for the admin only
         out["note"] = "model not available on this server (its admin sees why in `vidseek status`)"
     return out
@@ -213,6 +213,8 @@ class EvidenceOut(BaseModel):
     end: float
     text: str | None
     match: str | None = None  # text routes: "lexical" (the words), "semantic" (the meaning) or "both"
+    box: list[float] | None = None  # face: x0, y0, x1, y1 as fractions of the frame
+    face_id: int | None = None  # face: the track (/api/faces/{id}/thumbnail, /crop)
 
 
 class MomentOut(BaseModel):
@@ -231,6 +233,9 @@ class MomentOut(BaseModel):
     def of(cls, m: Moment) -> MomentOut:
         data = m.to_dict()
         thumb = f"/api/videos/{m.video_id}/thumbnails/{m.shot}" if m.shot is not None else None
+        face = next((e for e in m.evidence if e.face_id is not None and e.thumbnail == m.thumbnail), None)
+        if thumb is None and face is not None:
+            thumb = f"/api/faces/{face.face_id}/thumbnail"
         return cls(video_id=m.video_id, library_id=m.library_id, name=m.name, start=data["start"],
                    end=data["end"], score=data["score"], routes=data["routes"], thumbnail_url=thumb,
                    media_url=f"/api/videos/{m.video_id}/media", evidence=data["evidence"])
@@ -239,6 +244,9 @@ class MomentOut(BaseModel):
 class SearchOut(BaseModel):
     query: str | None
     image: bool
+    face: bool = False
+    clip: bool = False
+    face_box: list[int] | None = None  # the face searched for, in the photo's pixels (x0, y0, x1, y1)
     offset: int
     limit: int
     total: int

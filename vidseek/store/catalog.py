@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vidseek.errors import ConflictError, NotFoundError, StoreError, VidseekError
+from vidseek.store.faces import FACES_SCHEMA, FacesMixin
 from vidseek.store.shots import ShotCache, Shots
 
 SCHEMA_VERSION = 2
@@ -196,7 +197,7 @@ class KeyRecord:
     last_used_at: float | None
 
 
-class Catalog:
+class Catalog(FacesMixin):
     """Small typed wrapper over the SQLite catalog. Usage: `Catalog(path).videos(tenant="default")`."""
 
     def __init__(self, path: Path):
@@ -209,7 +210,7 @@ class Catalog:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self._check_version()
-        self.db.executescript(_SCHEMA)
+        self.db.executescript(_SCHEMA + FACES_SCHEMA)
         self._add_columns()
         self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 

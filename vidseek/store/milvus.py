@@ -33,6 +33,7 @@ from vidseek.text import search_terms
 log = logging.getLogger(__name__)
 
 _INSERT_BATCH = 500  # Lite ingests ~6.7k rows/s at 500 per call, ~2.5k at 2000
+_DNA_BATCH = 512  # query codes per Hamming search request (a clip asks ~240 a second: crops x mirror)
 _TEXT_MAX = 4000  # characters kept per text row; longer transcripts are split upstream
 _TEXT_FIELDS = ["tenant", "library_id", "video_id", "route", "start", "end", "text", "terms"]
 DEFAULT_TEXT_DIM = 896  # the default text model's width (e5-small-q4 384 + use-m3 512)
@@ -77,6 +78,8 @@ class MilvusStore:
                 "the embedded Milvus Lite file in the data dir."
             ) from exc
         self.visual_name = f"{settings.collection_prefix}_visual"
+        self.faces_name = f"{settings.collection_prefix}_faces"
+        self.dna_name = f"{settings.collection_prefix}_dna"
         self._loaded: set[str] = set()
         self.text_name = self._ensure_text(text_dim)
         self.text_dim = int(self.text_name.rsplit("_", 1)[1])
@@ -211,6 +214,41 @@ class MilvusStore:
                 return int(f["params"]["dim"])
         return None
 
+    def ensure_faces(self, dim: int) -> None:
+        """The face collection: one row per face track, keyed by the catalog's track id."""
+        from pymilvus import DataType, MilvusClient
+
+        if self.client.has_collection(self.faces_name):
+            return
+        schema = MilvusClient.create_schema(auto_id=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)  # = faces.id in the catalog
+        self._scope_fields(schema)
+        schema.add_field("start", DataType.FLOAT)
+        schema.add_field("end", DataType.FLOAT)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        index = self.client.prepare_index_params()
+        index.add_index("vector", index_type="AUTOINDEX", metric_type="IP")
+        self.client.create_collection(self.faces_name, schema=schema, index_params=index)
+
+    def ensure_dna(self, bits: int) -> None:
+        """The fingerprint collection: one binary code per informative sampled frame (Hamming search)."""
+        from pymilvus import DataType, MilvusClient
+
+        if self.client.has_collection(self.dna_name):
+            fields = self.client.describe_collection(self.dna_name)["fields"]
+            if any(f["name"] == "code" and int(f["params"]["dim"]) == bits for f in fields):
+                return
+            log.warning("fingerprint width changed; dropping %s", self.dna_name)
+            self.client.drop_collection(self.dna_name)
+        schema = MilvusClient.create_schema(auto_id=True)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        self._scope_fields(schema)
+        schema.add_field("time", DataType.FLOAT)
+        schema.add_field("code", DataType.BINARY_VECTOR, dim=bits)
+        index = self.client.prepare_index_params()
+        index.add_index("code", index_type="BIN_FLAT", metric_type="HAMMING")
+        self.client.create_collection(self.dna_name, schema=schema, index_params=index)
+
     # writes -------------------------------------------------------------------------------
     def insert_text(self, rows: Sequence[dict]) -> int:
         """Rows: tenant, library_id, video_id, route, start, end, text, and optionally `dense` (a vector of
@@ -257,6 +295,19 @@ class MilvusStore:
         self._insert(self.visual_name, clean)
         return len(clean)
 
+    def insert_faces(self, rows: Sequence[dict]) -> int:
+        """Rows: id (the catalog's face track id), tenant, library_id, video_id, start, end, vector."""
+        clean = [dict(r, vector=np.asarray(r["vector"], dtype=np.float32).tolist()) for r in rows]
+        self._insert(self.faces_name, clean)
+        return len(clean)
+
+    def insert_dna(self, rows: Sequence[dict]) -> int:
+        """Rows: tenant, library_id, video_id, time, code (packed uint8 bits)."""
+        clean = [dict(r, code=bytes(r["code"]) if isinstance(r["code"], bytes)
+                      else np.asarray(r["code"], dtype=np.uint8).tobytes()) for r in rows]
+        self._insert(self.dna_name, clean)
+        return len(clean)
+
     def _insert(self, collection: str, rows: list[dict]) -> None:
         for i in range(0, len(rows), _INSERT_BATCH):
             self._call(self.client.insert, collection, rows[i : i + _INSERT_BATCH])
@@ -264,17 +315,20 @@ class MilvusStore:
     def delete_video(self, video_id: int, routes: Iterable[str] | None = None) -> None:
         """Remove every row of one video (optionally only some routes)."""
         flt = f"video_id == {int(video_id)}"
-        text_routes = [r for r in routes if r != "visual"] if routes is not None else None
+        own = {"visual": self.visual_name, "face": self.faces_name, "dna": self.dna_name}  # routes with a collection
+        text_routes = [r for r in routes if r not in own] if routes is not None else None
         if text_routes is None or text_routes:
             rf = flt if text_routes is None else f'{flt} and route in {list(text_routes)}'
             self.client.delete(self.text_name, filter=rf)
-        if (routes is None or "visual" in routes) and self.client.has_collection(self.visual_name):
-            self.client.delete(self.visual_name, filter=flt)
+        for route, name in own.items():
+            if (routes is None or route in routes) and self.client.has_collection(name):
+                self.client.delete(name, filter=flt)
 
     def wait_indexed(self, timeout: float = 120.0) -> None:
         """Block until inserted rows are searchable (Lite indexes asynchronously)."""
         deadline = time.monotonic() + timeout
-        for name, field in ((self.text_name, "sparse"), (self.text_name, "dense"), (self.visual_name, "vector")):
+        for name, field in ((self.text_name, "sparse"), (self.text_name, "dense"), (self.visual_name, "vector"),
+                            (self.faces_name, "vector"), (self.dna_name, "code")):
             if self.client.has_collection(name):
                 self._wait(name, field, deadline)
 
@@ -342,6 +396,35 @@ class MilvusStore:
             for e in [h["entity"]]
         ]
 
+    def search_faces(self, vector: np.ndarray, limit: int, tenant: str, flt: str = "") -> list[tuple[int, float]]:
+        """Nearest face tracks by cosine, within one tenant: (track id, cosine)."""
+        if not self._ready(self.faces_name):
+            return []
+        res = self._call(
+            self.client.search, self.faces_name, data=[np.asarray(vector, dtype=np.float32).tolist()],
+            anns_field="vector", limit=limit, filter=scoped(tenant, flt), output_fields=["video_id"],
+            search_params={"metric_type": "IP"},
+        )
+        return [(int(h["id"]), float(h["distance"])) for h in res[0]]
+
+    def search_dna(self, codes: Sequence[np.ndarray], limit: int, tenant: str,
+                   flt: str = "") -> list[list[tuple[int, float, int]]]:
+        """For each query code, the nearest stored frame codes by Hamming distance: (video id, time, distance)."""
+        if not codes or not self._ready(self.dna_name):
+            return [[] for _ in codes]
+        out: list[list[tuple[int, float, int]]] = []
+        for i in range(0, len(codes), _DNA_BATCH):  # far fewer round trips than one request a code
+            data = [bytes(c) if isinstance(c, bytes) else np.asarray(c, dtype=np.uint8).tobytes()
+                    for c in codes[i : i + _DNA_BATCH]]
+            res = self._call(
+                self.client.search, self.dna_name, data=data,
+                anns_field="code", limit=limit, filter=scoped(tenant, flt), output_fields=["video_id", "time"],
+                search_params={"metric_type": "HAMMING"},
+            )
+            out += [[(int(h["entity"]["video_id"]), float(h["entity"]["time"]), int(h["distance"])) for h in hits]
+                    for hits in res]
+        return out
+
     def texts_in(self, tenant: str, ranges: Sequence[tuple[int, float, float]], limit: int = 16384) -> list[StoredHit]:
         """Every text row of the tenant overlapping one of the (video_id, start, end) ranges: the
         context around cited moments (a sentence split over two OCR rows still reads whole)."""
@@ -365,7 +448,8 @@ class MilvusStore:
         if tenant is not None:
             flt = scoped(tenant, flt)
         out = {}
-        for name, key in ((self.text_name, "text"), (self.visual_name, "visual")):
+        for name, key in ((self.text_name, "text"), (self.visual_name, "visual"), (self.faces_name, "faces"),
+                          (self.dna_name, "dna")):
             if not self._ready(name):
                 out[key] = 0
                 continue
