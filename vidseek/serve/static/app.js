@@ -3,18 +3,22 @@
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
-const ROUTES = ['visual', 'speech', 'ocr', 'title', 'caption'];
+const ROUTES = ['visual', 'speech', 'ocr', 'title', 'caption', 'face']; // the Filters checkboxes
 const PAGE = 24;
 const ACTIVE = new Set(['queued', 'running']);
-const VIEWS = ['loading', 'login-view', 'search-view', 'libraries-view'];
+const VIEWS = ['loading', 'login-view', 'search-view', 'libraries-view', 'people-view'];
+// a dropped file that the browser gives no type: a video by its extension
+const VIDEO_EXT = /\.(mp4|m4v|mkv|webm|avi|mov|mpe?g|ts|mts|flv|wmv|3gp)$/i;
 
 const state = {
   health: null, me: null, libraries: [], viewSeq: 0, focusSearch: false, lastSearchHash: '',
-  image: null, imageUrl: null, imageToken: 0,
+  image: null, imageUrl: null, imageToken: 0, imageMode: 'image', photoMode: 'image',
   search: null, lastKey: null, searchSeq: 0, askSeq: 0, forceAsk: false,
   lib: null, roots: [],
   jobs: { timer: 0, seq: 0, states: new Map() },
-  player: { moments: [], index: 0, card: null, token: 0 },
+  player: { moments: [], index: 0, card: null, token: 0, videoId: null },
+  people: { list: [], selected: new Set(), person: null, moments: [] },
+  videoNames: new Map(),
 };
 
 // ---------- helpers ----------
@@ -164,6 +168,8 @@ async function login(ev) {
 async function signOut() {
   try { await api('/api/session', { method: 'DELETE', quiet401: true }); } catch (err) { return fail(err); }
   Object.assign(state, { libraries: [], search: null, lastKey: null, lib: null });
+  state.people = { list: [], selected: new Set(), person: null, moments: [] };
+  state.videoNames.clear();
   $('#results').replaceChildren();
   showLogin();
 }
@@ -172,6 +178,7 @@ function showView(id) {
   for (const v of VIEWS) $(`#${v}`).hidden = v !== id;
   $('#nav-search').toggleAttribute('aria-current', id === 'search-view');
   $('#nav-libraries').toggleAttribute('aria-current', id === 'libraries-view');
+  $('#nav-people').toggleAttribute('aria-current', id === 'people-view');
 }
 
 function route() {
@@ -182,6 +189,7 @@ function route() {
   const [path, qs = ''] = (location.hash.slice(1) || '/search').split('?');
   const params = new URLSearchParams(qs);
   if (path.startsWith('/libraries')) showLibraries(params);
+  else if (path.startsWith('/people')) showPeople(params);
   else showSearch(params);
 }
 
@@ -243,13 +251,19 @@ function buildQuery(f, offset) {
   return q;
 }
 
+// `image` is {file, mode}: mode "image" (looks like this), "face" (this person) or "clip" (copies of it)
 function searchRequest(query, image) {
   if (!image) return api('/api/search', { method: 'POST', json: query });
   const form = new FormData();
-  for (const [k, v] of Object.entries(query)) form.append(k, Array.isArray(v) ? v.join(',') : String(v));
-  form.append('image', image, image.name || 'image');
+  const fields = { ...query };
+  if (image.mode === 'clip') delete fields.q; // a clip is searched on its own
+  if (image.mode === 'face' && fields.routes && !fields.routes.includes('face')) fields.routes = [...fields.routes, 'face'];
+  for (const [k, v] of Object.entries(fields)) form.append(k, Array.isArray(v) ? v.join(',') : String(v));
+  form.append(image.mode, image.file, image.file.name || image.mode);
   return api('/api/search', { method: 'POST', form });
 }
+
+const currentImage = () => (state.image ? { file: state.image, mode: state.imageMode } : null);
 
 function showSearch(params) {
   showView('search-view');
@@ -276,7 +290,7 @@ async function runSearch(append = false) {
   if (!append) state.lastKey = `${location.hash}|${state.imageToken}`;
   const prev = state.search;
   const f = append ? prev.form : readForm();
-  const image = append ? prev.image : state.image;
+  const image = append ? prev.image : currentImage();
   const seq = ++state.searchSeq;
   if (!f.q && !image) {
     state.askSeq++;
@@ -288,9 +302,10 @@ async function runSearch(append = false) {
     $('#load-more').hidden = true;
     return showHint();
   }
-  if (!f.routes.length) return showError('Pick at least one route to search.');
+  if (!f.routes.length && !(image && image.mode === 'clip')) return showError('Pick at least one route to search.');
   if (!append) { // a question (or the Ask button) also gets an answer card above the moments
-    if (f.q && (state.forceAsk || (!image && QUESTION.test(f.q)))) runAsk();
+    const clip = image && image.mode === 'clip';
+    if (f.q && !clip && (state.forceAsk || (!image && QUESTION.test(f.q)))) runAsk();
     else { state.askSeq++; $('#answer').hidden = true; }
     state.forceAsk = false;
   }
@@ -302,6 +317,13 @@ async function runSearch(append = false) {
     if (seq !== state.searchSeq) return;
     $('#results').classList.remove('busy');
     $('#results-status').textContent = '';
+    if (!append) { // the cards on the page were for another query: never leave them under this one's error
+      state.search = null;
+      $('#results').replaceChildren();
+      $('#skipped').hidden = true;
+      $('#load-more').hidden = true;
+      $('#empty').replaceChildren();
+    }
     return fail(err);
   }
   if (seq !== state.searchSeq) return;
@@ -318,6 +340,8 @@ function renderResults(res, append, seq) {
   $('#results-status').textContent = total ? `${plural(total, 'moment')}${secs}` : '';
   const skipped = Object.entries(res.skipped_routes || {}).map(([r, why]) => `${r} route ${why}`);
   skipped.push(...(res.notes || []));
+  if (res.clip && state.search.form.q) skipped.push('A clip is searched on its own: the words in the search box were not used.');
+  if (!append) showFaceBox(res.face ? res.face_box : null);
   $('#skipped').replaceChildren(...skipped.map((line) => el('p', {}, line)));
   $('#skipped').hidden = !skipped.length;
   const grid = $('#results');
@@ -350,29 +374,46 @@ async function renderNoMatch(f, seq) {
   }
 }
 
-function momentCard(m, index) {
+const FACE_THUMB = /^\/api\/faces\/\d+\/thumbnail$/;
+const faceEvidence = (m) => (m.evidence || []).find((e) => e.route === 'face' && e.face_id != null) || null;
+const personLabel = (name) => name || 'no name';
+
+function momentCard(m, index, { person = true } = {}) {
   const range = `${fmtTime(m.start)}–${fmtTime(m.end)}`;
+  const face = faceEvidence(m);
+  // a face moment shows the frame with the face boxed (the shot's thumbnail may be another frame)
+  const urls = face && !FACE_THUMB.test(m.thumbnail_url || '')
+    ? [`/api/faces/${face.face_id}/thumbnail`, m.thumbnail_url] : [m.thumbnail_url];
+  const who = face ? personLabel(face.text) : null;
+  const score = m.score != null ? el('span', { class: 'score', title: 'score' }, fmtScore(m.score)) : null;
+  const label = [`Play ${m.name} from ${range}`, m.score != null ? `score ${fmtScore(m.score)}` : null,
+    face ? `person: ${who}` : null].filter(Boolean).join(', ');
   return el('article', {
-    class: 'moment-card', tabindex: 0, role: 'button',
-    'aria-label': `Play ${m.name} from ${range}, score ${fmtScore(m.score)}`,
-    dataset: { videoId: m.video_id, start: m.start, end: m.end, index },
+    class: `moment-card${face ? ' face-moment' : ''}`, tabindex: 0, role: 'button', 'aria-label': label,
+    dataset: { videoId: m.video_id, start: m.start, end: m.end, index, faceId: face ? face.face_id : null },
   },
-  thumbnail(m.thumbnail_url, range),
+  thumbnail(urls, range),
   el('div', { class: 'card-body' },
     el('div', { class: 'card-head' },
-      el('span', { class: 'card-name', title: m.name }, m.name),
-      el('span', { class: 'score', title: 'score' }, fmtScore(m.score))),
+      el('span', { class: 'card-name', title: m.name }, m.name), score),
+    face && person ? el('div', { class: `card-person${face.text ? '' : ' muted'}`, title: 'the person on screen' }, who) : null,
     el('div', { class: 'badges' }, (m.routes || []).map(badge)),
     evidenceList(m.evidence, 3)));
 }
 
-function thumbnail(url, range) {
+// `urls`: tried in order (a face picture, then the shot's thumbnail); a ▶ when none loads
+function thumbnail(urls, range) {
+  const list = (Array.isArray(urls) ? urls : [urls]).filter(Boolean);
   const fallback = () => el('div', { class: 'thumb-fallback', 'aria-hidden': 'true' }, '▶');
   const box = el('div', { class: 'thumb' }, el('span', { class: 'thumb-time' }, range));
-  if (!url) box.prepend(fallback());
+  if (!list.length) box.prepend(fallback());
   else {
-    const img = el('img', { loading: 'lazy', decoding: 'async', alt: '', src: url });
-    img.addEventListener('error', () => img.replaceWith(fallback()), { once: true });
+    const img = el('img', { loading: 'lazy', decoding: 'async', alt: '', src: list[0] });
+    let next = 1;
+    img.addEventListener('error', () => {
+      if (next < list.length) img.src = list[next++];
+      else img.replaceWith(fallback());
+    });
     box.prepend(img);
   }
   return box;
@@ -387,7 +428,8 @@ const MATCH_HELP = {
 function evidenceList(list = [], max = Infinity, onSeek = null) {
   const ul = el('ul', { class: 'evidence' });
   for (const ev of list.slice(0, max)) {
-    const text = ev.route === 'visual' ? 'visual match' : (ev.text || '');
+    const text = ev.route === 'visual' ? 'visual match'
+      : ev.route === 'face' ? (ev.text ? `face of ${ev.text}` : 'face match (no name yet)') : (ev.text || '');
     const time = onSeek && ev.start != null
       ? el('button', { type: 'button', class: 'ghost ev-time', onclick: () => onSeek(ev.start) }, fmtTime(ev.start))
       : null;
@@ -400,25 +442,71 @@ function evidenceList(list = [], max = Infinity, onSeek = null) {
   return ul;
 }
 
-// ---------- search by image ----------
+// ---------- search by image, by face, by clip ----------
 
+const isVideoFile = (f) => f.type.startsWith('video/') || (!f.type && VIDEO_EXT.test(f.name || ''));
+
+// A photo searches by what it shows or by the person in it (the toggle); a video clip finds its copies.
 function setImage(file) {
   if (!file) return;
-  if (!file.type.startsWith('image/')) return showError('That file is not an image.');
+  const clip = isVideoFile(file);
+  if (!clip && !file.type.startsWith('image/')) return showError('That file is neither an image nor a video clip.');
   if (state.imageUrl) URL.revokeObjectURL(state.imageUrl);
-  Object.assign(state, { image: file, imageUrl: URL.createObjectURL(file), imageToken: state.imageToken + 1 });
-  $('#image-preview').src = state.imageUrl;
+  Object.assign(state, {
+    image: file, imageUrl: clip ? null : URL.createObjectURL(file), imageToken: state.imageToken + 1,
+    imageMode: clip ? 'clip' : state.photoMode,
+  });
+  const preview = $('#image-preview');
+  if (clip) preview.removeAttribute('src'); else preview.src = state.imageUrl;
+  preview.hidden = clip;
+  $('#clip-name').textContent = clip ? `clip: ${file.name || 'unnamed'}` : '';
+  $('#clip-name').hidden = !clip;
   $('#image-chip').hidden = false;
   $('#image-drop').hidden = true;
+  showMode();
   submitSearch();
+}
+
+function setMode(mode) {
+  if (!state.image || state.imageMode === 'clip' || state.imageMode === mode) return;
+  Object.assign(state, { imageMode: mode, photoMode: mode, imageToken: state.imageToken + 1 });
+  showMode();
+  submitSearch();
+}
+
+function showMode() {
+  const mode = state.imageMode;
+  $('#image-mode').hidden = mode === 'clip';
+  for (const b of $$('#image-mode button')) b.setAttribute('aria-pressed', String(b.dataset.mode === mode));
+  $('#image-what').textContent = mode === 'clip' ? 'finding copies of this clip'
+    : mode === 'face' ? 'finding this person' : 'finding what looks like this';
+  $('#image-preview').alt = mode === 'face' ? 'Query photo of a person' : 'Query image';
+  showFaceBox(null);
+}
+
+// The face the server searched for, boxed on the preview (`box` in the photo's pixels).
+function showFaceBox(box) {
+  const mark = $('#face-box');
+  const img = $('#image-preview');
+  if (!box || state.imageMode !== 'face') { mark.hidden = true; return; }
+  const place = () => {
+    const w = img.naturalWidth, h = img.naturalHeight;
+    if (!w || !h) return;
+    const [x0, y0, x1, y1] = box.map(Number);
+    Object.assign(mark.style, { left: `${(x0 / w) * 100}%`, top: `${(y0 / h) * 100}%`,
+      width: `${((x1 - x0) / w) * 100}%`, height: `${((y1 - y0) / h) * 100}%` });
+    mark.hidden = false;
+  };
+  if (img.complete && img.naturalWidth) place(); else img.addEventListener('load', place, { once: true });
 }
 
 function clearImage() {
   if (state.imageUrl) URL.revokeObjectURL(state.imageUrl);
-  Object.assign(state, { image: null, imageUrl: null, imageToken: state.imageToken + 1 });
+  Object.assign(state, { image: null, imageUrl: null, imageToken: state.imageToken + 1, imageMode: state.photoMode });
   $('#image-input').value = '';
   $('#image-chip').hidden = true;
   $('#image-drop').hidden = false;
+  $('#face-box').hidden = true;
   $('#image-input').focus();
   submitSearch();
 }
@@ -428,9 +516,24 @@ function dropZone(zone, onFiles) {
   zone.addEventListener('dragleave', () => zone.classList.remove('over'));
   zone.addEventListener('drop', (e) => {
     e.preventDefault();
+    e.stopPropagation(); // a zone inside another (the image zone in the search form) answers once
     zone.classList.remove('over');
     const files = [...(e.dataTransfer ? e.dataTransfer.files : [])];
     if (files.length) onFiles(files); else showError('Drop a file from your computer.');
+  });
+}
+
+// Files dropped anywhere on `zone` (text dragged into its inputs keeps the browser's default).
+function fileDrop(zone, onFiles) {
+  const hasFiles = (e) => e.dataTransfer && [...e.dataTransfer.types].includes('Files');
+  zone.addEventListener('dragover', (e) => { if (hasFiles(e)) { e.preventDefault(); zone.classList.add('over'); } });
+  zone.addEventListener('dragleave', (e) => { if (!zone.contains(e.relatedTarget)) zone.classList.remove('over'); });
+  zone.addEventListener('drop', (e) => {
+    zone.classList.remove('over');
+    const files = [...(e.dataTransfer ? e.dataTransfer.files : [])];
+    if (!files.length) return;
+    e.preventDefault();
+    onFiles(files);
   });
 }
 
@@ -457,9 +560,75 @@ function playMoment(list, m, card) {
     video.src = m.media_url;
     renderTimeline();
   }
+  if (p.videoId !== m.video_id) { p.videoId = m.video_id; loadCopies(m, tok); }
   const dialog = $('#player');
   if (!dialog.open) dialog.showModal();
   video.focus({ preventScroll: true });
+}
+
+// A whole video (or one range of it) as a moment the player can open.
+function videoMoment(videoId, name, start, end, evidence = []) {
+  return { video_id: videoId, name, start, end, score: null, routes: [], evidence,
+    media_url: `/api/videos/${videoId}/media`, thumbnail_url: null };
+}
+
+async function videoName(id) {
+  if (state.videoNames.has(id)) return state.videoNames.get(id);
+  let name = `video ${id}`;
+  try { name = (await api(`/api/videos/${id}`)).name || name; } catch { /* the id is shown instead */ }
+  state.videoNames.set(id, name);
+  return name;
+}
+
+// ---------- copies (the player's "Copies" section) ----------
+
+async function loadCopies(m, tok) {
+  const box = $('#copies');
+  const list = $('#copies-list');
+  box.hidden = true;
+  list.replaceChildren();
+  $('#copies-count').textContent = '';
+  let video;
+  try { video = await api(`/api/videos/${m.video_id}`); } catch { return; }
+  if (tok !== state.player.token) return;
+  state.videoNames.set(video.id, video.name);
+  const dna = (video.routes || {}).dna;
+  if (!dna || dna.state !== 'done') return; // no fingerprint: nothing to compare (and no request that fails)
+  box.hidden = false;
+  list.append(el('li', { class: 'muted small' }, 'Looking for copies…'));
+  let res;
+  try { res = await api(`/api/videos/${m.video_id}/copies`); } catch (err) {
+    if (tok === state.player.token) list.replaceChildren(el('li', { class: 'error-text small' }, err.message));
+    return;
+  }
+  if (tok !== state.player.token) return;
+  const copies = res.copies || [];
+  $('#copies-count').textContent = copies.length ? `(${copies.length})` : '';
+  list.replaceChildren(...copies.map((c) => copyRow(video, c)));
+  if (!copies.length) list.append(el('li', { class: 'muted small' }, 'No other video shares this picture.'));
+}
+
+function copyRow(video, c) {
+  const here = `${fmtTime(c.query_start)}–${fmtTime(c.query_end)}`;
+  const there = `${fmtTime(c.start)}–${fmtTime(c.end)}`;
+  const seekHere = () => {
+    const v = $('#player-video');
+    if (v.readyState >= 1) v.currentTime = c.query_start;
+    const pr = v.play(); if (pr) pr.catch(() => {});
+  };
+  const openThere = () => {
+    const text = `${there} here = ${here} in ${video.name}${c.mirrored ? ', mirrored' : ''}`;
+    const m = videoMoment(c.video_id, c.name, c.start, c.end, [{ route: 'dna', score: c.score, start: c.start, end: c.end, text }]);
+    playMoment([m], m, state.player.card);
+  };
+  return el('li', { class: 'copy-row', dataset: { videoId: c.video_id, start: c.start, end: c.end } },
+    el('button', { type: 'button', class: 'small copy-here', onclick: seekHere,
+      'aria-label': `Play this video at ${here}, the part shared with ${c.name}` }, `▶ here ${here}`),
+    el('span', { class: 'muted', 'aria-hidden': 'true' }, '='),
+    el('button', { type: 'button', class: 'small copy-there', onclick: openThere,
+      'aria-label': `Open ${c.name} at ${there}` }, `${c.name} ${there}`),
+    c.mirrored ? el('span', { class: 'badge', title: 'the copy is flipped left to right' }, 'mirrored') : null,
+    el('span', { class: 'score', title: 'how alike the two ranges are' }, fmtScore(c.score)));
 }
 
 function seekMoment(i, play = false) {
@@ -527,6 +696,7 @@ function onTimelineClick(e) {
 
 function onPlayerClosed() {
   $('#player-video').pause();
+  state.player.videoId = null; // the next opening fetches the copies again (indexing may have found more)
   const { card } = state.player;
   if (card && card.isConnected) card.focus();
 }
@@ -560,7 +730,7 @@ async function showLibraries(params) {
   $('#library-summary').textContent = libSummary(lib);
   if (other) {
     $('#library-notice').textContent = $('#video-count').textContent = '';
-    for (const sel of ['#upload-list', '#jobs', '#video-list']) $(sel).replaceChildren();
+    for (const sel of ['#upload-list', '#jobs', '#video-list', '#dup-groups']) $(sel).replaceChildren();
   }
   loadVideos();
   loadRoots();
@@ -626,8 +796,17 @@ function videoRow(v) {
       el('span', { class: `badge state-${token(v.status)}` }, v.status)),
     el('div', { class: 'badges' }, routes),
     v.error ? el('p', { class: 'error-text small' }, v.error) : null,
+    v.status === 'done' ? el('button', { type: 'button', class: 'ghost small video-play', 'aria-label': `Play ${v.name}`,
+      onclick: (e) => playVideo(v, e.currentTarget) }, 'Play') : null,
     el('button', { type: 'button', class: 'ghost danger small', 'aria-label': `Delete video ${v.name}`,
       onclick: () => deleteVideo(v) }, 'Delete'));
+}
+
+// The player on a whole video (its Copies section lists where else its picture appears).
+function playVideo(v, from) {
+  state.videoNames.set(v.id, v.name);
+  const m = videoMoment(v.id, v.name, 0, v.duration || 0);
+  playMoment([m], m, from);
 }
 
 async function deleteVideo(v) {
@@ -827,7 +1006,238 @@ async function cancelJob(j) {
   startJobPolling();
 }
 
-// ---------- wiring ----------
+// ---------- duplicates (library view) ----------
+
+async function findDuplicates() {
+  const lib = state.lib;
+  if (!lib) return;
+  const ul = $('#dup-groups');
+  const button = $('#dups-button');
+  button.disabled = true;
+  ul.replaceChildren(el('li', { class: 'muted small' }, 'Comparing the videos…'));
+  let res;
+  try { res = await api(`/api/duplicates?library_id=${lib.id}`); } catch (err) {
+    ul.replaceChildren();
+    return fail(err);
+  } finally { button.disabled = false; }
+  if (!state.lib || state.lib.id !== lib.id) return;
+  const groups = res.groups || [];
+  ul.replaceChildren(...groups.map(dupGroup));
+  if (!groups.length) ul.append(el('li', { class: 'muted small' }, 'No two videos of this library share their picture.'));
+}
+
+function dupGroup(g, i) {
+  const names = new Map(g.videos.map((v) => [v.video_id, v.name]));
+  const nameOf = (id) => names.get(id) || `video ${id}`;
+  const open = (id, start, end, other, oStart, oEnd, mirrored, from) => {
+    const text = `${fmtTime(start)}–${fmtTime(end)} here = ${fmtTime(oStart)}–${fmtTime(oEnd)} in ${nameOf(other)}`
+      + (mirrored ? ', mirrored' : '');
+    const m = videoMoment(id, nameOf(id), start, end, [{ route: 'dna', start, end, text }]);
+    playMoment([m], m, from);
+  };
+  const shared = g.shared.map((s) => el('li', { class: 'copy-row' },
+    el('button', { type: 'button', class: 'small', 'aria-label': `Play ${nameOf(s.a)} at ${fmtTime(s.a_start)}`,
+      onclick: (e) => open(s.a, s.a_start, s.a_end, s.b, s.b_start, s.b_end, s.mirrored, e.currentTarget) },
+    `${nameOf(s.a)} ${fmtTime(s.a_start)}–${fmtTime(s.a_end)}`),
+    el('span', { class: 'muted', 'aria-hidden': 'true' }, '='),
+    el('button', { type: 'button', class: 'small', 'aria-label': `Play ${nameOf(s.b)} at ${fmtTime(s.b_start)}`,
+      onclick: (e) => open(s.b, s.b_start, s.b_end, s.a, s.a_start, s.a_end, s.mirrored, e.currentTarget) },
+    `${nameOf(s.b)} ${fmtTime(s.b_start)}–${fmtTime(s.b_end)}`),
+    s.mirrored ? el('span', { class: 'badge' }, 'mirrored') : null,
+    el('span', { class: 'score', title: 'how alike' }, fmtScore(s.score))));
+  return el('li', { class: 'dup-group card-box' },
+    el('h4', {}, `Group ${i + 1}: ${plural(g.videos.length, 'video')}`),
+    el('p', { class: 'small' }, g.videos.map((v) => v.name).join(' · ')),
+    el('ul', { class: 'plain' }, shared));
+}
+
+// ---------- people (faces grouped by person) ----------
+
+const personName = (p) => personLabel(p.name);
+const personCounts = (p) => `${plural(p.videos, 'video')} · ${plural(p.faces, 'moment')}`;
+
+async function showPeople(params) {
+  const seq = state.viewSeq;
+  showView('people-view');
+  const id = Number(params.get('id')) || null;
+  $('#people-pane').hidden = !!id;
+  $('#person-pane').hidden = !id;
+  if (id) return showPerson(id, seq);
+  $('#person-notice').textContent = '';
+  return loadPeople(seq);
+}
+
+async function loadPeople(seq = state.viewSeq) {
+  let people;
+  try { people = await api('/api/people'); } catch (err) { return fail(err); }
+  if (seq !== state.viewSeq) return;
+  state.people.list = people;
+  const known = new Set(people.map((p) => p.id));
+  for (const id of state.people.selected) if (!known.has(id)) state.people.selected.delete(id);
+  renderPeople();
+}
+
+function renderPeople() {
+  const { list } = state.people;
+  $('#people-count').textContent = `(${list.length})`;
+  const grid = $('#people-grid');
+  grid.replaceChildren(...list.map(personCard));
+  if (!list.length) {
+    grid.append(el('li', { class: 'muted people-empty' },
+      'No faces yet. Index videos with the face route on (a library\'s routes, or VIDSEEK_ROUTES), then come back.'));
+  }
+  updateSelection();
+}
+
+function personCard(p) {
+  const label = personName(p);
+  const crop = p.cover ? p.cover.crop_url : null;
+  const box = el('input', { type: 'checkbox', class: 'person-check', 'aria-label': `Select ${label} (person ${p.id}) to merge`,
+    checked: state.people.selected.has(p.id) });
+  box.addEventListener('change', () => {
+    if (box.checked) state.people.selected.add(p.id); else state.people.selected.delete(p.id);
+    box.closest('.person-card').classList.toggle('selected', box.checked);
+    updateSelection();
+  });
+  const picture = crop
+    ? el('img', { class: 'person-crop', src: crop, alt: `Face of ${p.name || `person ${p.id} (no name)`}`, width: 96, height: 96,
+      loading: 'lazy', decoding: 'async' })
+    : el('span', { class: 'person-crop person-fallback', role: 'img', 'aria-label': `person ${p.id}, no picture` }, '?');
+  return el('li', { class: `person-card${state.people.selected.has(p.id) ? ' selected' : ''}`, dataset: { personId: p.id } },
+    el('label', { class: 'person-select' }, box),
+    el('a', { class: 'person-link', href: `#/people?id=${p.id}`, title: `${label}: every moment` }, picture),
+    nameRow(p, (updated) => { Object.assign(p, updated); renderPeople(); focusRename(updated.id); }),
+    el('span', { class: 'muted small person-counts' }, personCounts(p)));
+}
+
+function focusRename(id, root = document) {
+  const b = $(`[data-person-id="${CSS.escape(String(id))}"] .person-rename, #person-name-row .person-rename`, root);
+  if (b) b.focus();
+}
+
+// A person's name with a Rename button that edits it in place (Enter saves, Escape cancels).
+function nameRow(p, onSaved) {
+  const row = el('div', { class: 'name-row' });
+  const show = () => {
+    row.replaceChildren(
+      el('span', { class: `person-name${p.name ? '' : ' muted'}`, title: p.name || 'no name yet' }, personName(p)),
+      el('button', { type: 'button', class: 'ghost small person-rename', 'aria-label': `Rename ${p.name || `person ${p.id}`}`,
+        onclick: edit }, 'Rename'));
+  };
+  const edit = () => {
+    const input = el('input', { type: 'text', class: 'person-name-input', maxlength: 100, value: p.name || '',
+      'aria-label': `Name of person ${p.id}`, placeholder: 'name', autocomplete: 'off' });
+    const form = el('form', { class: 'rename-form' }, input,
+      el('button', { type: 'submit', class: 'primary small' }, 'Save'),
+      el('button', { type: 'button', class: 'ghost small', onclick: () => { show(); focusRename(p.id, row.parentNode || document); } }, 'Cancel'));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const name = input.value.trim();
+      let updated;
+      form.querySelectorAll('button, input').forEach((n) => { n.disabled = true; });
+      try { updated = await api(`/api/people/${p.id}`, { method: 'PATCH', json: { name: name || null } }); } catch (err) {
+        form.querySelectorAll('button, input').forEach((n) => { n.disabled = false; });
+        input.focus();
+        return fail(err);
+      }
+      onSaved(updated);
+    });
+    input.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') { e.preventDefault(); e.stopPropagation(); show(); focusRename(p.id, row.parentNode || document); }
+    });
+    row.replaceChildren(form);
+    input.focus();
+    input.select();
+  };
+  show();
+  return row;
+}
+
+function updateSelection() {
+  const n = state.people.selected.size;
+  $('#people-selected').textContent = n ? `${n} selected` : '';
+  const merge = $('#people-merge');
+  merge.disabled = n < 2;
+  merge.textContent = n >= 2 ? `Merge ${n} people` : 'Merge selected';
+}
+
+async function mergePeople() {
+  // the first selected in the list (the most seen) keeps its id; a name is kept if any of them has one
+  const ids = state.people.list.map((p) => p.id).filter((id) => state.people.selected.has(id));
+  if (ids.length < 2) return;
+  const [keep, ...others] = ids;
+  $('#people-merge').disabled = true;
+  let merged;
+  try { merged = await api(`/api/people/${keep}/merge`, { method: 'POST', json: { people: others } }); } catch (err) {
+    updateSelection();
+    return fail(err);
+  }
+  state.people.selected.clear();
+  $('#people-notice').textContent = `Merged ${ids.length} people into ${personName(merged)} (${personCounts(merged)}).`;
+  await loadPeople();
+}
+
+async function showPerson(id, seq) {
+  let person;
+  try { person = await api(`/api/people/${id}`); } catch (err) {
+    if (seq === state.viewSeq) fail(err);
+    return;
+  }
+  if (seq !== state.viewSeq) return;
+  const names = new Map(await Promise.all([...new Set((person.moments || []).map((f) => f.video_id))]
+    .map(async (v) => [v, await videoName(v)])));
+  if (seq !== state.viewSeq) return;
+  renderPerson(person, names);
+}
+
+function renderPerson(person, names) {
+  state.people.person = person;
+  const crop = $('#person-crop');
+  if (person.cover) { crop.src = person.cover.crop_url; crop.hidden = false; } else { crop.removeAttribute('src'); crop.hidden = true; }
+  crop.alt = `Face of ${person.name || `person ${person.id} (no name)`}`;
+  $('#person-name-row').replaceChildren(nameRow(person, (updated) => {
+    $('#person-notice').textContent = updated.name ? `Named ${updated.name}.` : 'The name was removed.';
+    renderPerson({ ...person, ...updated, moments: person.moments }, names);
+    focusRename(updated.id, $('#person-name-row'));
+  }));
+  $('#person-summary').textContent = personCounts(person);
+  $('#person-split').disabled = (person.moments || []).length < 2;
+  const moments = (person.moments || []).map((f) => {
+    const m = videoMoment(f.video_id, names.get(f.video_id) || `video ${f.video_id}`, f.start, f.end,
+      [{ route: 'face', score: null, start: f.start, end: f.end, text: person.name, face_id: f.id, box: f.box }]);
+    return { ...m, thumbnail_url: f.thumbnail_url };
+  }).sort((a, b) => a.name.localeCompare(b.name) || a.video_id - b.video_id || a.start - b.start);
+  state.people.moments = moments;
+  $('#person-moments').replaceChildren(...moments.map((m, i) => momentCard(m, i, { person: false })));
+  if (!moments.length) $('#person-moments').append(el('p', { class: 'muted' }, 'No moments left for this person.'));
+}
+
+async function splitPerson() {
+  const person = state.people.person;
+  if (!person) return;
+  $('#person-split').disabled = true;
+  let parts;
+  try { parts = await api(`/api/people/${person.id}/split`, { method: 'POST' }); } catch (err) {
+    $('#person-split').disabled = false;
+    return fail(err);
+  }
+  const other = parts.find((p) => p.id !== person.id);
+  $('#person-notice').replaceChildren(`Split in two: this person keeps ${plural(parts[0].faces, 'moment')}`,
+    other ? ', the other is ' : '.', other ? el('a', { href: `#/people?id=${other.id}` }, `person ${other.id}`) : '',
+    other ? ` (${plural(other.faces, 'moment')}).` : '');
+  showPerson(person.id, state.viewSeq);
+}
+
+function onPersonMomentActivate(e) {
+  const card = e.target.closest('.moment-card');
+  if (!card) return;
+  if (e.type === 'keydown') {
+    if (e.key !== 'Enter' && e.key !== ' ') return;
+    e.preventDefault();
+  }
+  const list = state.people.moments;
+  playMoment(list, list[Number(card.dataset.index)], card);
+}
 
 // ---------- ask the library (answer card) ----------
 
@@ -936,6 +1346,8 @@ function onGlobalKey(e) {
   } else { $('#q').focus(); $('#q').select(); }
 }
 
+// ---------- wiring ----------
+
 function wire() {
   $('#login-form').addEventListener('submit', login);
   $('#sign-out').addEventListener('click', signOut);
@@ -946,6 +1358,8 @@ function wire() {
   $('#image-input').addEventListener('change', (e) => setImage(e.target.files[0]));
   $('#image-clear').addEventListener('click', clearImage);
   dropZone($('#image-drop'), (files) => setImage(files[0]));
+  fileDrop($('#search-form'), (files) => setImage(files[0])); // a photo or clip dropped on the search box
+  for (const b of $$('#image-mode button')) b.addEventListener('click', () => setMode(b.dataset.mode));
   document.addEventListener('paste', (e) => {
     if ($('#search-view').hidden || !e.clipboardData) return;
     const file = [...e.clipboardData.files].find((f) => f.type.startsWith('image/'));
@@ -973,6 +1387,12 @@ function wire() {
   $('#library-create').addEventListener('submit', createLibrary);
   $('#upload-input').addEventListener('change', (e) => uploadFiles([...e.target.files]));
   dropZone($('#upload-drop'), uploadFiles);
+  $('#dups-button').addEventListener('click', findDuplicates);
+
+  $('#people-merge').addEventListener('click', mergePeople);
+  $('#person-split').addEventListener('click', splitPerson);
+  $('#person-moments').addEventListener('click', onPersonMomentActivate);
+  $('#person-moments').addEventListener('keydown', onPersonMomentActivate);
 
   document.addEventListener('keydown', onGlobalKey);
   window.addEventListener('hashchange', route);
