@@ -174,6 +174,11 @@ def test_cli_people_and_duplicates(library, tmp_path):
     assert json.loads(done.stdout)["moments"][0]["evidence"][0]["route"] == "face"
     done = cli("search", "--face", str(tmp_path / "missing.jpg"), "-d", str(data))
     assert done.returncode == 2 and "no such file" in done.stderr
+    done = cli("status", "-d", str(data), "--videos", env={"COLUMNS": "80"})
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.rstrip().endswith(".mp4")]
+    assert len(rows) == 6 and all(len(line.split(".mp4")[0].rsplit("  ", 1)[0]) <= 40 for line in rows)
+    assert "v s o t c f d" in done.stdout and "copy" in done.stdout  # the re-upload is noted
 
 
 def test_rest_api_people_faces_and_copies(library, tmp_path):

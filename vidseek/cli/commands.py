@@ -11,7 +11,6 @@ from typing import Annotated, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from vidseek.cli.ask import ask_command
 from vidseek.cli.captions import captions_app
@@ -202,7 +201,7 @@ def _print_search(query: str | None, result: dict, as_json: bool, verbose: bool)
         console.print(f"{result['seconds'] * 1000:.0f} ms, candidates {result.get('candidates', {})}")
 
 
-_MARKS = {"done": "✓", None: "-", "unavailable": "n/a", "failed": "!"}
+_MARKS = {"done": "✓", None: "·", "unavailable": "x", "failed": "!"}
 
 
 def _ts(seconds: float) -> str:
@@ -246,15 +245,16 @@ def status(
         out.print(f"faces      {info['faces']} face tracks; `vidseek people` groups them by person")
     for path, note in (info.get("copies") or {}).items():
         out.print(f"copy       {one_line(path)}: {one_line(note)}", highlight=False)
-    if rows:  # route states as marks, so the table fits 80 columns with every route
-        table = Table("id", "status", "dur", *ROUTES)
-        table.add_column("path", overflow="fold")  # a cut path ("/videos/tr…") is no use to anyone
+    if rows:  # one line a video, route states as one mark each, so it fits 80 columns with every route
+        letters = " ".join(r[0] for r in ROUTES)
+        out.print(f"\n{'id':>5}  {'status':<8} {'dur':>6}  {letters}  path", highlight=False)
         for v in rows:
-            marks = [_MARKS.get(v.route_state(r), "?") for r in ROUTES]
-            table.add_row(str(v.id), v.status, f"{v.duration:.0f}", *marks,
-                          one_line(v.path + (f"  ({v.error})" if v.error else "")))
-        out.print(table)
-        out.print("routes: ✓ done, - not indexed, n/a model unavailable, ! failed (`status --json` says why)")
+            marks = " ".join(_MARKS.get(v.route_state(r), "?") for r in ROUTES)
+            line = f"{v.id:>5}  {v.status:<8} {v.duration:>5.0f}s  {marks}  {one_line(v.path)}"
+            out.print(line + (f"  ({one_line(v.error)})" if v.error else ""), highlight=False, markup=False)
+        legend = ", ".join(f"{r[0]} {r}" for r in ROUTES)
+        out.print(f"routes: {legend}; ✓ done, · not indexed, x model unavailable, ! failed (`status --json` says why)",
+                  highlight=False)
 
 
 @app.command()
