@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 _VISUAL_BATCH = 16
 _FRAMED = (VISUAL, OCR, CAPTION, FACE, DNA)  # routes fed by the pass over sampled frames
+_COPY_CHECK_FRAMES = 16  # frames of a new video that look for the video it copies (x 242 crop/mirror codes)
 
 
 @dataclass
@@ -463,7 +464,7 @@ class VideoIndexer:
         try:
             with self.clock.stage(DNA):
                 found = find_copies(self.store, self.catalog, fp.rec.tenant, fp.dna.fingerprint,
-                                    exclude={fp.rec.id}, limit=3)
+                                    exclude={fp.rec.id}, limit=3, frames=_COPY_CHECK_FRAMES)
         except VidseekError as exc:  # the copy check is a note: it never fails the video
             log.warning("copy check for %s failed: %s", fp.path, exc)
             return {}

@@ -22,6 +22,10 @@ from vidseek.store.milvus import MilvusStore
 
 NEIGHBOURS = 16  # stored frame codes fetched per probe code
 CANDIDATES = 20  # videos whose whole fingerprint is aligned with the query
+# Query frames that ask the index (each in all its crop and mirror variants: 242 codes a frame with
+# crop codes): about one a second for a short clip, spread thinner over a long one. A copy shares
+# the query's timeline, so frames spread over the whole query still meet it.
+QUERY_FRAMES = 48
 
 
 @dataclass
@@ -51,9 +55,10 @@ class CopyMatch:
                 "end": round(float(a.ref_end), 2), "mirrored": bool(a.mirrored)}
 
 
-def _candidates(store: MilvusStore, tenant: str, query: Fingerprint, flt: str, exclude: set[int]) -> list[int]:
+def _candidates(store: MilvusStore, tenant: str, query: Fingerprint, flt: str, exclude: set[int],
+                frames: int = QUERY_FRAMES) -> list[int]:
     """Videos whose stored frame codes answer many of the query's probe codes at one time offset."""
-    probes = probe_codes(query)
+    probes = probe_codes(query, per_second=min(1.0, frames / max(float(query.duration), 1.0)))
     if not probes:
         return []
     found = store.search_dna([code for _, code in probes], NEIGHBOURS, tenant, flt)
@@ -63,12 +68,13 @@ def _candidates(store: MilvusStore, tenant: str, query: Fingerprint, flt: str, e
 
 
 def find_copies(store: MilvusStore, catalog: Catalog, tenant: str, query: Fingerprint,
-                exclude: Iterable[int] = (), limit: int = 20, flt: str = "") -> list[CopyMatch]:
+                exclude: Iterable[int] = (), limit: int = 20, flt: str = "",
+                frames: int = QUERY_FRAMES) -> list[CopyMatch]:
     """Indexed videos of the tenant that hold the query's picture, best first, with the aligned ranges.
 
     A query with crop codes (`fingerprint_file`, or a builder with `probes=True`) also finds copies
     that were cropped; one without them, only copies of the same framing."""
-    candidates = _candidates(store, tenant, query, flt, set(exclude))
+    candidates = _candidates(store, tenant, query, flt, set(exclude), frames)
     if not candidates:
         return []
     stored = catalog.fingerprints(tenant, candidates)
