@@ -168,7 +168,8 @@ def cluster(vectors: np.ndarray, cutoff: float = SAME_PERSON, members: np.ndarra
        first leftover takes every other leftover within the cutoff of it, and so on. Groups are
        stars round a leader (radius = the cutoff), so look-alikes do not chain into one person.
     2. Refinement: every vector moves to the nearest group mean it reaches (k-means-like step).
-    3. Groups whose means reach each other (`group_cutoff`: one person, seen in two lights) merge.
+    3. Mutually nearest groups whose means reach each other (`group_cutoff`: one person, seen in two
+       lights) merge, in pairs: look-alike people do not chain into one.
     Put the best vectors first (the largest, sharpest faces): they become the leaders. `members`
     as in `assign`: vectors that are means of several faces must come closer (`cutoffs`).
     """
@@ -287,26 +288,27 @@ def _leaders(vectors: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 
 
 def _union(means: np.ndarray, cutoff: float) -> np.ndarray:
-    """Map each group to a representative: groups whose means reach each other are joined (union-find)."""
+    """Map each group to a representative: two groups merge when each is the other's nearest group and
+    their means reach `cutoff` (one person, seen in two lights). Only such mutual pairs merge, so
+    look-alikes never chain into one person through a run of near pairs (A~B, B~C, C~D...)."""
     k = len(means)
-    parent = np.arange(k)
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = int(parent[i])
-        return i
-
-    for lo, _, c0, sims in _tiles(means, means):
-        if c0 + sims.shape[1] <= lo or float(sims.max()) < cutoff:
-            continue  # a tile below the diagonal only repeats pairs (j < i); or it holds none
-        a, b = np.nonzero(sims >= cutoff)
-        for i, j in zip((a + lo).tolist(), (b + c0).tolist()):
-            if i < j:
-                ri, rj = root(i), root(j)
-                if ri != rj:
-                    parent[max(ri, rj)] = min(ri, rj)
-    return np.array([root(i) for i in range(k)], dtype=np.int64)
+    best = np.full(k, -1, dtype=np.int64)
+    best_sim = np.full(k, -np.inf, dtype=np.float32)
+    for lo, hi, c0, sims in _tiles(means, means):
+        rows = np.arange(lo, hi)
+        inside = (rows >= c0) & (rows < c0 + sims.shape[1])
+        sims[np.flatnonzero(inside), rows[inside] - c0] = -np.inf  # a group is not its own neighbour
+        j = np.argmax(sims, axis=1)
+        s = sims[np.arange(len(rows)), j]
+        better = s > best_sim[lo:hi]
+        best[lo:hi][better] = j[better] + c0
+        best_sim[lo:hi][better] = s[better]
+    out = np.arange(k, dtype=np.int64)
+    for i in range(k):
+        j = int(best[i])
+        if j > i and best[j] == i and best_sim[i] >= cutoff:
+            out[j] = i
+    return out
 
 
 def _compact(labels: np.ndarray) -> np.ndarray:
