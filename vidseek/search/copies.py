@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from vidseek.analyze.dna import DNA_VERSION, Alignment, Fingerprint, align, probe_codes, vote_candidates
 from vidseek.store.catalog import Catalog
@@ -55,10 +55,22 @@ class CopyMatch:
                 "end": round(float(a.ref_end), 2), "mirrored": bool(a.mirrored)}
 
 
+def _rate(fp: Fingerprint, frames: int) -> float:
+    return min(1.0, frames / max(float(fp.duration), 1.0))
+
+
 def _candidates(store: MilvusStore, tenant: str, query: Fingerprint, flt: str, exclude: set[int],
-                frames: int = QUERY_FRAMES) -> list[int]:
-    """Videos whose stored frame codes answer many of the query's probe codes at one time offset."""
-    probes = probe_codes(query, per_second=min(1.0, frames / max(float(query.duration), 1.0)))
+                frames: int = QUERY_FRAMES, cropped_frames: int | None = None) -> list[int]:
+    """Videos whose stored frame codes answer many of the query's probe codes at one time offset.
+
+    `frames` ask as they are and mirrored; `cropped_frames` of them (default: all) also in every crop
+    variant, which costs 121 times more a frame."""
+    if cropped_frames is None or query.probes is None:
+        probes = probe_codes(query, per_second=_rate(query, frames))
+    else:
+        plain = replace(query, probes=None, grids=None)
+        probes = probe_codes(plain, per_second=_rate(query, frames))
+        probes += probe_codes(query, per_second=_rate(query, cropped_frames))
     if not probes:
         return []
     found = store.search_dna([code for _, code in probes], NEIGHBOURS, tenant, flt)
@@ -69,12 +81,12 @@ def _candidates(store: MilvusStore, tenant: str, query: Fingerprint, flt: str, e
 
 def find_copies(store: MilvusStore, catalog: Catalog, tenant: str, query: Fingerprint,
                 exclude: Iterable[int] = (), limit: int = 20, flt: str = "",
-                frames: int = QUERY_FRAMES) -> list[CopyMatch]:
+                frames: int = QUERY_FRAMES, cropped_frames: int | None = None) -> list[CopyMatch]:
     """Indexed videos of the tenant that hold the query's picture, best first, with the aligned ranges.
 
     A query with crop codes (`fingerprint_file`, or a builder with `probes=True`) also finds copies
     that were cropped; one without them, only copies of the same framing."""
-    candidates = _candidates(store, tenant, query, flt, set(exclude), frames)
+    candidates = _candidates(store, tenant, query, flt, set(exclude), frames, cropped_frames)
     if not candidates:
         return []
     stored = catalog.fingerprints(tenant, candidates)
