@@ -165,3 +165,12 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     if path is None:
         return ImageFont.load_default()
     return ImageFont.truetype(path, size)
+
+
+def frame_at(path: str | Path, t: float) -> np.ndarray:
+    """The first frame at or after t seconds, full size, decoded here (not by the sampler)."""
+    with av.open(str(path)) as container:
+        for frame in container.decode(container.streams.video[0]):
+            if frame.time is not None and frame.time >= t:
+                return frame.to_ndarray(format="rgb24")
+    raise AssertionError(f"no frame at {t} s in {Path(path).name}")

@@ -13,11 +13,11 @@ import io
 from itertools import islice
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 from PIL import Image
 
+from tests.dnautil import frame_at
 from vidseek.analyze import faces as faces_module
 from vidseek.analyze.faces import (
     INSTALL_HINT,
@@ -87,13 +87,6 @@ def _vectors(dets: Detections) -> np.ndarray:
     return np.stack([f.vector for _, fs in dets for f in fs])
 
 
-def _frame_at(path: Path, t: float) -> np.ndarray:
-    """The first frame at or after t seconds, full size, decoded here (not by the sampler)."""
-    with av.open(str(path)) as container:
-        for frame in container.decode(container.streams.video[0]):
-            if frame.time is not None and frame.time >= t:
-                return frame.to_ndarray(format="rgb24")
-    raise AssertionError(f"no frame at {t} s in {path.name}")
 
 
 def _photo(image: np.ndarray, box: tuple[int, int, int, int], grow: float = 1.5, quality: int = 70) -> np.ndarray:
@@ -148,7 +141,7 @@ def test_boxes_map_back_to_the_frame_given(model, frames) -> None:
                          ids=lambda v: v.stem if isinstance(v, Path) else str(v))
 def test_a_photo_from_a_frame_not_sampled_matches_its_clip_only(model, frames, tracks, path, t) -> None:
     assert all(abs(f.time - t) > 0.3 for f in frames[path]), "the sampler picked this frame"
-    image = _frame_at(path, t)
+    image = frame_at(path, t)
     found = model.detect_photo(image)
     assert found, f"no face at {t} s in {path.name}"
     photo = _photo(image, found[0].box)
@@ -163,10 +156,10 @@ def test_a_photo_from_a_frame_not_sampled_matches_its_clip_only(model, frames, t
 
 
 def test_a_photo_without_a_face_gives_none_and_one_with_two_gives_two(model, tracks) -> None:
-    assert model.detect_photo(_frame_at(BOAT, 3.0)) == []
+    assert model.detect_photo(frame_at(BOAT, 3.0)) == []
     pieces = []
     for path, t in ((CHARADES, 20.5), (BIRTHDAY, 9.5)):
-        image = _frame_at(path, t)
+        image = frame_at(path, t)
         crop = _photo(image, model.detect_photo(image)[0].box, grow=1.0, quality=90)
         height = 240
         pieces.append(np.asarray(Image.fromarray(crop).resize((round(crop.shape[1] * height / crop.shape[0]), height))))

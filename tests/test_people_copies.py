@@ -8,13 +8,11 @@ import json
 import shutil
 from pathlib import Path
 
-import av
-import numpy as np
 import pytest
 from PIL import Image
 
 import vidseek
-from tests.dnautil import Edit, make_copy
+from tests.dnautil import Edit, frame_at, make_copy
 from tests.serverutil import Server, cli
 from vidseek.errors import MediaError, QueryError
 
@@ -28,19 +26,13 @@ ROUTES = "title,face,dna"
 pytestmark = pytest.mark.skipif(not DANCE.is_file(), reason="../shared/media is not beside the checkout")
 
 
-def _frame_at(path: Path, t: float) -> np.ndarray:
-    with av.open(str(path)) as c:
-        for frame in c.decode(c.streams.video[0]):
-            if frame.time is not None and frame.time >= t:
-                return frame.to_ndarray(format="rgb24")
-    raise AssertionError(f"no frame at {t} s in {path}")
 
 
 def _face_photo(path: Path, t: float) -> bytes:
     """A face cropped from a frame the 1 fps sampler does not pick, enlarged and JPEG re-compressed."""
     from vidseek.analyze.faces import FaceModel
 
-    image = _frame_at(path, t)
+    image = frame_at(path, t)
     faces = FaceModel().detect_photo(image)
     assert faces, f"no face at {t} s in {path.name}"
     x0, y0, x1, y1 = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])).box

@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import av
-import numpy as np
 import pytest
 from PIL import Image
 
+from tests.dnautil import frame_at
 from tests.serverutil import Server
 from tests.test_web import WAIT, Page, new_driver
 
@@ -31,19 +30,13 @@ CLIP = "videollama_silence_girl.mp4"
 PHOTO_AT = 4.5  # seconds: between the 1 fps samples the index saw
 
 
-def _frame_at(path: Path, t: float) -> np.ndarray:
-    with av.open(str(path)) as c:
-        for frame in c.decode(c.streams.video[0]):
-            if frame.time is not None and frame.time >= t:
-                return frame.to_ndarray(format="rgb24")
-    raise AssertionError(f"no frame at {t} s in {path}")
 
 
 def _face_photo(path: Path, t: float, out: Path) -> Path:
     """The largest face of the frame at `t`, with a margin, enlarged and saved as a JPEG."""
     from vidseek.analyze.faces import FaceModel
 
-    image = _frame_at(path, t)
+    image = frame_at(path, t)
     faces = FaceModel().detect_photo(image)
     assert faces, f"no face at {t} s in {path.name}"
     x0, y0, x1, y1 = (int(b) for b in max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])).box)

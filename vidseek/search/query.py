@@ -366,8 +366,9 @@ class Search:
                 score = float(similarity_score(cos))
                 if score >= 0.5:  # below: not the same person (0.5 is the calibrated cutoff)
                     scored[face_id] = max(scored.get(face_id, 0.0), score)
-        for name, person_id in self._named().items():
-            people = {p.id: p for p in catalog.people(self._tenant, with_faces=False)}
+        named = self._named()
+        people = {p.id: p for p in catalog.people(self._tenant, with_faces=False)} if named else {}
+        for name, person_id in named.items():
             centroid = people[person_id].centroid if person_id in people else None
             for f in catalog.faces(self._tenant, person_id=person_id):
                 score = float(similarity_score(float(f.vector @ centroid))) if centroid is not None else 0.5
@@ -375,7 +376,9 @@ class Search:
             self.trace.notes.append(f"{name}: searched with their face")
         if not scored:
             return []
-        names = {p.id: p.name for p in catalog.people(self._tenant, with_faces=False) if p.name}
+        if not people:
+            people = {p.id: p for p in catalog.people(self._tenant, with_faces=False)}
+        names = {pid: p.name for pid, p in people.items() if p.name}
         out = []
         for f in catalog.faces(self._tenant, ids=scored):
             who = names.get(f.person_id) if f.person_id is not None else None
