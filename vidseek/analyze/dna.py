@@ -404,7 +404,7 @@ class Alignment:
 
 
 COPY_THRESHOLD = 0.5
-_VOTE_BITS = 24  # frame pairs this close vote for their time offset
+VOTE_BITS = 24  # frame pairs this close vote for their time offset
 _MATCH_BITS = 22  # a frame on the diagonal within this many bits matches
 _STRONG_BITS = 8  # ... and counts fully within this many
 _NOVEL_BITS = 20  # a matched frame this far from the run's earlier frames counts as new evidence
@@ -506,7 +506,7 @@ def _segments(q: Fingerprint, r: Fingerprint) -> list[_Run]:
     for start in range(0, len(rj), block):
         part = rj[start : start + block]
         dist = _distances(codes[:, qi], r.codes[part])
-        h, i, j = np.nonzero(dist <= _VOTE_BITS)
+        h, i, j = np.nonzero(dist <= VOTE_BITS)
         hs.append(h)
         iis.append(qi[i])
         js.append(part[j])
@@ -514,7 +514,7 @@ def _segments(q: Fingerprint, r: Fingerprint) -> list[_Run]:
     h, i, j, d = (np.concatenate(x) for x in (hs, iis, js, ds))
     if len(h) == 0:
         return []
-    strength = (1.0 - d / (_VOTE_BITS + 1.0)) * np.minimum(qw[i], rw[j])
+    strength = (1.0 - d / (VOTE_BITS + 1.0)) * np.minimum(qw[i], rw[j])
     bins = np.rint((rt[j] - qt[i]) / bin_width).astype(np.int64)
     base = int(bins.min()) - 1
     bins -= base
@@ -776,7 +776,7 @@ def probe_codes(fp: Fingerprint, per_second: float = 1.0, min_weight: float = 0.
 
 
 def vote_candidates(
-    hits: Iterable[tuple[float, str, float, float]], limit: int = 20, max_bits: int = _VOTE_BITS
+    hits: Iterable[tuple[float, str, float, float]], limit: int = 20, max_bits: int = VOTE_BITS
 ) -> list[tuple[str, float]]:
     """Rank videos from per-frame Hamming kNN hits (query_time, video_id, ref_time, distance_bits).
 

@@ -88,6 +88,9 @@ DEFAULT_EVERY = 4.0
 # descriptor only within a shot. At 1 fps, camera moves and dancing measured 0.1-0.5 here, hard cuts
 # 0.6-1.0; a cut missed costs nothing unless another person stands where the last one stood.
 CUT_DISTANCE = 0.5
+# A cut triggers a scan only this long (seconds) after the last one; a cut sooner is scanned when the
+# gap has passed. Quick cuts (montages, a dance edit) otherwise scanned nearly every frame.
+CUT_SCAN_GAP = 2.0
 # FaceScanner: a track followed by its box alone is closed after this long and a new one started,
 # so an unnoticed change of person costs at most this; same-person pieces are merged back by vector.
 MAX_TRACK_SECONDS = 60.0
@@ -225,9 +228,11 @@ class FaceModel(Model):
     # ------------------------------------------------------------------ parts (FaceScanner uses them)
 
     def _locate(self, image: np.ndarray, max_side: int, upsample: int) -> list[_Found]:
-        """Boxes and scores (no vectors) in `image` coordinates, largest first."""
+        """Boxes and scores (no vectors) in `image` coordinates, largest first. The shrunk frame is
+        scanned in grey: HOG on one channel found the same faces as on three in the shared clips
+        (40 of 40, and one more) in ~0.75x the time (25 against 33 ms a 640 px frame)."""
         work, scale = _fit(image, max_side)
-        return self._scan(work, upsample, scale, (0, 0), image.shape)
+        return self._scan(_grey(work), upsample, scale, (0, 0), image.shape)
 
     def _scan(self, work: np.ndarray, upsample: int, scale: float, offset: tuple[int, int],
               shape: tuple[int, ...]) -> list[_Found]:
@@ -287,6 +292,16 @@ def _rgb(image: np.ndarray) -> np.ndarray:
     if image.dtype != np.uint8:
         image = np.clip(image, 0, 255).astype(np.uint8)
     return np.ascontiguousarray(image[..., :3])
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    """Luma (BT.601) of an RGB uint8 image, C-contiguous, as dlib's detector takes it."""
+    try:
+        import cv2
+    except ImportError:
+        weights = np.array([0.299, 0.587, 0.114], np.float32)
+        return np.ascontiguousarray((image[..., :3] @ weights).round().astype(np.uint8))
+    return np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY))
 
 
 def _fit(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -588,8 +603,8 @@ class FaceScanner:
         if self._layout is not None and _layout_distance(self._layout, layout) > CUT_DISTANCE:
             self._cut = True
         self._layout = layout
-        due = t - self._last_scan >= self.every - 0.5 * self.frame_interval
-        if not (due or (self._cut and t > self._last_scan)):
+        since = t - self._last_scan + 0.5 * self.frame_interval
+        if not (since >= self.every or (self._cut and since >= min(CUT_SCAN_GAP, self.every))):
             return []
         image = _rgb(image)
         started = time.perf_counter()

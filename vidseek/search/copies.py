@@ -16,7 +16,15 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from vidseek.analyze.dna import DNA_VERSION, Alignment, Fingerprint, align, probe_codes, vote_candidates
+from vidseek.analyze.dna import (
+    DNA_VERSION,
+    VOTE_BITS,
+    Alignment,
+    Fingerprint,
+    align,
+    probe_codes,
+    vote_candidates,
+)
 from vidseek.store.catalog import Catalog
 from vidseek.store.milvus import MilvusStore
 
@@ -73,7 +81,7 @@ def _candidates(store: MilvusStore, tenant: str, query: Fingerprint, flt: str, e
         probes += probe_codes(query, per_second=_rate(query, cropped_frames))
     if not probes:
         return []
-    found = store.search_dna([code for _, code in probes], NEIGHBOURS, tenant, flt)
+    found = store.search_dna([code for _, code in probes], NEIGHBOURS, tenant, flt, max_bits=VOTE_BITS)
     hits = ((q_time, video_id, ref_time, bits) for (q_time, _), row in zip(probes, found)
             for video_id, ref_time, bits in row if video_id not in exclude)
     return [int(v) for v, _ in vote_candidates(hits, limit=CANDIDATES)]
