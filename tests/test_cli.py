@@ -32,9 +32,10 @@ SHARED_MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 # helpers ----------------------------------------------------------------------------------
 def cli_env(tmp: Path) -> dict[str, str]:
     """The caller's environment without VIDSEEK_* settings, and a visual model that does not exist:
-    indexing must go on with the other routes (and no test waits for a SigLIP download)."""
+    indexing must go on with the other routes (and no test waits for a SigLIP download). No resident
+    search process (tests/test_resident.py has those)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIDSEEK_") and k != "FORCE_COLOR"}
-    env.update(VIDSEEK_VISUAL_MODEL=str(tmp / "none"), NO_COLOR="1")
+    env.update(VIDSEEK_VISUAL_MODEL=str(tmp / "none"), NO_COLOR="1", VIDSEEK_RESIDENT_IDLE="0")
     return env
 
 
@@ -264,6 +265,18 @@ def test_a_closed_library_does_not_block_the_cli(tmp_path):
 
 
 # search output ----------------------------------------------------------------------------
+def test_a_no_op_reindex_loads_no_model_and_opens_no_store(indexed, clips):
+    """Nothing changed: versions come from package metadata, settings and manifests, not weights."""
+    import vidseek
+
+    data, env, _ = indexed
+    with vidseek.open(data, visual_model=env["VIDSEEK_VISUAL_MODEL"]) as engine:
+        report = engine.index([clips])
+        assert report.count("skipped") == len(SENTENCES) and report.ok, report.failed
+        assert engine.analyzers._models == {}, "a model was loaded"
+        assert engine._store is None, "the store was opened"
+
+
 def test_search_json_has_moments_with_evidence(indexed, clips):
     data, env, _ = indexed
     moments = search_json(data, SENTENCES["kite"], env, "--limit", "5")

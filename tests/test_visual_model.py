@@ -13,7 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vidseek.analyze.clip import CONFIG_FILE, EncoderConfig, ImageTextEncoder, calibrate_cosine
+from vidseek.analyze.clip import (
+    CONFIG_FILE,
+    DIGEST_CACHE,
+    VISUAL_FILE,
+    EncoderConfig,
+    ImageTextEncoder,
+    calibrate_cosine,
+)
 from vidseek.analyze.registry import VISUAL_MODELS, load_visual_model, resolve_visual_model
 from vidseek.errors import ModelUnavailableError
 from vidseek.settings import Settings
@@ -230,3 +237,19 @@ def test_chinese_clip_family_exports(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert not EncoderConfig.read(kept).quantized
     onnx = pytest.importorskip("onnx")
     assert "MatMulInteger" not in {node.op_type for node in onnx.load(kept / "visual.onnx").graph.node}
+
+
+def test_version_needs_no_load_and_hashes_the_graphs_once(tiny_clip_dir, tmp_path):
+    """A no-op re-index asks every route's version: the graphs are hashed once, then remembered
+    against their sizes and mtimes; a changed graph is a new version."""
+    folder = tmp_path / "clip"
+    shutil.copytree(tiny_clip_dir, folder)
+    first = ImageTextEncoder.from_folder(folder, Settings())
+    version = first.version
+    assert not first.loaded and (folder / DIGEST_CACHE).is_file()
+    assert version == f"{first.files.config.name}-{first.files.digest()[:16]}"
+    again = ImageTextEncoder.from_folder(folder, Settings())
+    assert again.version == version
+    with open(folder / VISUAL_FILE, "ab") as graph:
+        graph.write(b"\0")
+    assert ImageTextEncoder.from_folder(folder, Settings()).version != version

@@ -404,6 +404,8 @@ class SpeechRecognizer(Model):
         spans = list(transcript); transcript.language, transcript.language_probability
     """
 
+    version_without_load = True
+
     task = "asr"
 
     def __init__(self, settings: Settings, name: str | None = None, beam_size: int = 1):

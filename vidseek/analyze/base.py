@@ -19,6 +19,9 @@ class Model(ABC):
     """Lazy-loading wrapper around one model. Subclasses implement `_load()`."""
 
     task: str = "model"
+    # True where `version` needs no weights (package metadata, settings, a folder's manifest): an
+    # unchanged library is checked without loading the model (`Analyzers.version`).
+    version_without_load: bool = False
 
     def __init__(self, name: str, settings: Settings):
         self.name = name

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import string
 import threading
 from collections.abc import Callable
@@ -41,6 +42,7 @@ VISUAL_FILE = "visual.onnx"
 TEXTUAL_FILE = "textual.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 MODEL_FILES = (CONFIG_FILE, TOKENIZER_FILE, VISUAL_FILE, TEXTUAL_FILE)
+DIGEST_CACHE = ".vidseek-digest.json"  # ModelFiles.cached_digest: the digest against the files' stats
 FAMILIES = ("clip", "chinese_clip", "siglip")
 TEXT_ROLES = ("input_ids", "attention_mask", "token_type_ids")
 _FIX_HINT = (
@@ -181,6 +183,33 @@ class ModelFiles:
 
     def missing(self) -> list[Path]:
         return [path for path in (self.visual, self.textual, self.tokenizer) if not path.is_file()]
+
+    def cached_digest(self) -> str:
+        """`digest()`, remembered in the folder (DIGEST_CACHE) against the files' sizes and mtimes:
+        reading hundreds of MB of graphs on every run is what a no-op re-index must not do. A folder
+        that cannot be written just hashes each time."""
+        paths = [p for p in (self.config_file, self.tokenizer, self.visual, self.textual) if p is not None]
+        try:
+            stamp = [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in paths]
+        except OSError:
+            return self.digest()
+        if not self.config_file:
+            stamp.append(["config", hashlib.sha256(self.config.to_json().encode()).hexdigest()])
+        cache = self.folder / DIGEST_CACHE
+        try:
+            saved = json.loads(cache.read_text())
+            if saved.get("stamp") == stamp and isinstance(saved.get("digest"), str):
+                return saved["digest"]
+        except (OSError, ValueError, AttributeError):
+            pass
+        digest = self.digest()
+        try:
+            tmp = cache.with_name(f"{cache.name}.{os.getpid()}")
+            tmp.write_text(json.dumps({"stamp": stamp, "digest": digest}))
+            os.replace(tmp, cache)
+        except OSError:
+            pass
+        return digest
 
     def digest(self) -> str:
         """sha256 of the config, tokenizer and both graphs (for vidseek folders: of MODEL_FILES as written)."""
@@ -341,6 +370,7 @@ class ImageTextEncoder(Model):
 
     task = "image-text"
     batch_size = 16
+    version_without_load = True
 
     def __init__(
         self, name: str, settings: Settings, model: ModelFiles | Path | Callable[[], ModelFiles] | None = None
@@ -369,7 +399,7 @@ class ImageTextEncoder(Model):
         raise ModelUnavailableError(f"visual model {self.name}: no model files given; set VIDSEEK_VISUAL_MODEL")
 
     def _load(self) -> None:
-        files = self._resolve()
+        files = self.files or self._resolve()
         missing = files.missing()
         if missing:
             names = ", ".join(str(path.relative_to(files.folder)) for path in missing)
@@ -411,11 +441,15 @@ class ImageTextEncoder(Model):
 
     @property
     def version(self) -> str:
-        """`<model name>-<sha256 of the config, tokenizer and both graphs>`; changes with the weights."""
+        """`<model name>-<sha256 of the config, tokenizer and both graphs>`; changes with the weights.
+        Known without loading (the digest is remembered in the folder against the files' stats)."""
         if self._version is None:
-            config = self.config
-            assert self.files is not None
-            self._version = f"{config.name}-{self.files.digest()[:16]}"
+            files = self.files = self.files or self._resolve()
+            missing = files.missing()
+            if missing:
+                names = ", ".join(str(path.relative_to(files.folder)) for path in missing)
+                raise ModelUnavailableError(f"{files.folder}: missing {names}; {_FIX_HINT}")
+            self._version = f"{files.config.name}-{files.cached_digest()[:16]}"
         return self._version
 
     def _graph(self, tower: str) -> _Graph:

@@ -153,6 +153,8 @@ class FaceModel(Model):
     thread may detect (dlib releases the GIL there) while another describes (it holds the GIL).
     """
 
+    version_without_load = True
+
     task = "face"
     name = "dlib-resnet-v1"
     dim = 128

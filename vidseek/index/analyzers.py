@@ -135,8 +135,28 @@ class Analyzers:
         """Version string of the route's model; None when unavailable. Title has no model."""
         if route == TITLE:
             return "title-v1"
+        if route not in self._models and self._enabled(route) and route not in self._reasons:
+            idle = self._created(route)  # no weights needed for this one's version: a no-op run loads nothing
+            if idle is not None and getattr(idle, "version_without_load", False):
+                try:
+                    return idle.version
+                except ModelUnavailableError:
+                    pass  # the load below says why, once
         model = self.get(route)
         return model.version if model is not None else None
+
+    def _created(self, route: str) -> Any | None:
+        """The route's model, created but not loaded; None when even that fails (the reason is kept)."""
+        with self._lock:
+            if route in self._models:
+                return self._models[route]
+            if route not in self._idle:
+                try:
+                    self._idle[route] = self._create(route)
+                except ModelUnavailableError as exc:
+                    self._reasons[route] = str(exc)
+                    return None
+            return self._idle[route]
 
     def unavailable(self) -> dict[str, str]:
         return dict(self._reasons)

@@ -17,6 +17,7 @@ class DnaSink:
     """Feeds the pipeline's frames to a fingerprint builder; `store()` files the result."""
 
     version = DNA_VERSION
+    version_without_load = True
 
     def __init__(self, duration: float = 0.0) -> None:
         # Crop codes make the copy check at indexing find cropped copies too (~0.3 ms a frame, and a
@@ -43,6 +44,7 @@ class Fingerprinter:
     """The DNA route's "model": no weights, so it is always available (the registry's interface)."""
 
     version = DNA_VERSION
+    version_without_load = True
 
     def load(self) -> None:
         return None

@@ -190,11 +190,14 @@ class VideoIndexer:
         todo = []
         for route in [r for r in ROUTES if r in self.settings.routes]:
             state = rec.routes.get(route, {})
-            version = self.analyzers.version(route)
+            version = self.analyzers.version(route)  # most models answer without loading
             if version is None:
                 continue  # model unavailable: keep what we have, nothing new to add
-            if state.get("state") != "done" or state.get("version") != version:
-                todo.append(route)
+            if state.get("state") == "done" and state.get("version") == version:
+                continue
+            if self.analyzers.get(route) is None:
+                continue  # there is work, but the model cannot load (said once, in the run's report)
+            todo.append(route)
         return todo
 
     def index(self, path: Path, source: str | None = None) -> FileResult:
