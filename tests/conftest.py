@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# `vidseek search` keeps a resident search process for 15 idle minutes; in the suite each test's data
+# dir would keep one. tests/test_resident.py turns it on where it is the subject.
+os.environ.setdefault("VIDSEEK_RESIDENT_IDLE", "0")
 
 
 # tiny CLIP (visual route) -------------------------------------------------------------------

@@ -69,10 +69,12 @@ class IndexReport:
 class Engine:
     """An opened data dir. Holds the process lock until `close()` (or the `with` block ends)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, resident: bool = False):
+        """`resident`: this process gives the data dir up when another one needs it (the lock asks it
+        to stop); `vidseek serve --resident` is such a process."""
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = DataDirLock(settings.data_dir)
+        self._lock = DataDirLock(settings.data_dir, resident=resident)
         if settings.milvus_uri is None:  # a server handles its own concurrency
             self._lock.acquire()
         try:

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     media_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list, description="Server folders tenants may index from (comma list); uploads always work"
     )
+    resident_idle: float = Field(
+        default=900.0, ge=0,
+        description="`vidseek search` keeps the store and models open in a resident process for this many idle "
+        "seconds (sub-second searches); 0 = none, each search opens the data dir itself",
+    )
     max_upload_mb: int = Field(default=4096, gt=0, description="Largest accepted upload, in MiB")
     max_query_chars: int = Field(default=1000, ge=1, le=100_000,
                                  description="Longest search text or question, in characters")

@@ -3,7 +3,7 @@
 Each module holds the commands of one area (`commands` the core ones, `ask`, `captions`, `clips`,
 `corpus`, `evaluate`); the work itself lives in the layers below, which never import this package.
 Errors become one clear line here. `vidseek --help` alone is answered by `overview` without loading
-any of them.
+any of them, and a plain `vidseek search "..."` with a server running by `quick`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,11 @@ def main() -> None:
     if wants_overview(sys.argv[1:]):
         print_overview()
         return
+    from vidseek.cli.quick import search
+
+    code = search(sys.argv[1:])  # a plain search, through a running server: no typer, no settings
+    if code is not None:
+        sys.exit(code)
     from vidseek.cli.commands import main as run
 
     run()

@@ -18,22 +18,12 @@ from typing import Annotated, Any, Optional
 import typer
 
 from vidseek.cli.common import DataDir, fail, load_settings, one_line, out
+from vidseek.cli.results import LAST_SEARCH
 from vidseek.errors import VidseekError
 
-LAST_SEARCH = "last-search.json"
 # Players that can start at a time, and how to say it; the first one installed is used.
 PLAYERS = (("mpv", "mpv --start={start} {path}"), ("vlc", "vlc --start-time={start} {path}"),
            ("ffplay", "ffplay -ss {start} {path}"), ("mplayer", "mplayer -ss {start} {path}"))
-
-
-def remember(data_dir: Path, query: str | None, moments: list[dict[str, Any]]) -> None:
-    """Keep a search's results for `cut` and `open` (best effort: a read-only data dir just skips it)."""
-    rows = [{"n": i, "video_id": m.get("video_id"), "name": m.get("name"), "path": m.get("path"),
-             "start": m["start"], "end": m["end"]} for i, m in enumerate(moments, 1)]
-    try:
-        (data_dir / LAST_SEARCH).write_text(json.dumps({"query": query, "moments": rows}, ensure_ascii=False))
-    except OSError:
-        pass
 
 
 def _moment(data_dir: Path | None, n: int) -> tuple[dict[str, Any], Any]:

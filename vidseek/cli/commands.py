@@ -14,11 +14,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from vidseek.cli.ask import ask_command
 from vidseek.cli.captions import captions_app
-from vidseek.cli.clips import cut, open_moment, remember
-from vidseek.cli.common import DataDir, console, fail, load_settings, one_line, open_engine, out, serving_url
+from vidseek.cli.clips import cut, open_moment
+from vidseek.cli.common import DataDir, console, fail, load_settings, one_line, open_engine, out
 from vidseek.cli.corpus import corpus_make_command, import_command
 from vidseek.cli.evaluate import eval_command
 from vidseek.cli.people import duplicates_command, people_app
+from vidseek.cli.results import add_local_paths, print_search, remember
 from vidseek.errors import VidseekError
 from vidseek.records import ROUTES
 
@@ -132,14 +133,12 @@ def search(
     form = {"q": query, "limit": limit, "min_score": min_score, "routes": route, "video_id": video_id,
             "min_duration": min_duration, "max_duration": max_duration, "per_video": per_video}
     try:
-        if server is None:
-            server = serving_url(data_dir)
-        if server is not None:
-            from vidseek.serve.client import Client
-
-            result = Client(server, api_key).search(form, image, library, face=face, clip=clip)
-            remember(load_settings(data_dir).data_dir, query, result["moments"])
-            _print_search(query, result, as_json, verbose)
+        settings = load_settings(data_dir)
+        result = _search_served(settings, server, api_key, form, image, library, face, clip)
+        if result is not None:
+            result["data_dir"] = str(settings.data_dir)
+            remember(settings.data_dir, query, result["moments"])
+            print_search(query, result, as_json, verbose)
             return
         with open_engine(data_dir) as engine:
             q = engine.tenant().search(query, image, face, clip).limit(limit).per_video(per_video)
@@ -155,58 +154,40 @@ def search(
             result = {"query": query, "moments": [m.to_dict() for m in moments], "total": q.total,
                       "skipped_routes": q.trace.routes_skipped, "seconds": round(q.trace.seconds, 4),
                       "text_match": q.trace.text_match, "notes": q.trace.notes, "face_box": q.face_box,
-                      "min_score": q._min_score, "candidates": q.trace.candidates,
+                      "min_score": q.cutoff, "candidates": q.trace.candidates,
                       "empty_index": not moments and not engine.catalog.done_count("default"),
                       "data_dir": str(engine.settings.data_dir)}
             remember(engine.settings.data_dir, query, result["moments"])
     except VidseekError as exc:
         fail(exc)
-    _print_search(query, result, as_json, verbose)
+    print_search(query, result, as_json, verbose)
 
 
-def _print_search(query: str | None, result: dict, as_json: bool, verbose: bool) -> None:
-    moments = result["moments"]
-    if as_json:
-        keep = ("query", "moments", "total", "skipped_routes", "text_match", "notes", "seconds")
-        out.print_json(json.dumps({k: result.get(k) for k in keep}, ensure_ascii=False))
-        return
-    if result.get("empty_index"):
-        console.print(f"nothing is indexed in {one_line(result['data_dir'])} yet; run `vidseek index <folder>` first")
-    elif not moments:
-        cutoff = result.get("min_score")
-        cut = f" ({cutoff:.2f})" if cutoff is not None else ""
-        out.print(f"no match above the cutoff{cut}; try other words or --min-score 0")
-    for i, m in enumerate(moments, 1):
-        name = m.get("path") or m.get("name")
-        out.print(f"[bold]{i:>2}. {one_line(name)}[/bold]  {_ts(m['start'])}–{_ts(m['end'])}  score {m['score']:.2f}  "
-                  f"\\[{', '.join(m['routes'])}]")
-        for e in m["evidence"]:
-            how = f" ({e['match']})" if e.get("match") else ""
-            if e.get("box"):  # a face: who (when named) and where on the frame
-                where = ", ".join(f"{b:.2f}" for b in e["box"])
-                how += f" {e['text']}, box {where}" if e.get("text") else f" box {where}"
-                e = {**e, "text": None}
-            text = f"{e['route']} {e['score']:.2f}{how}" + (f": {e['text']}" if e.get("text") else "")
-            out.print(f"      {text}", markup=False, highlight=False)
-        thumb = m.get("thumbnail") or m.get("thumbnail_url")
-        if thumb:
-            out.print(f"      thumbnail: {thumb}", markup=False, highlight=False, style="dim")
-    # A route that is off changes what any search can find, so it is said every time (on stderr).
-    for note in result.get("notes") or []:
-        console.print(f"[yellow]![/yellow] {one_line(note)}")
-    for r, why in result["skipped_routes"].items():
-        reason = why.splitlines()[0] if why else "unavailable"
-        console.print(f"[yellow]![/yellow] {r} route {one_line(reason)}")
-    if verbose:
-        console.print(f"{result['seconds'] * 1000:.0f} ms, candidates {result.get('candidates', {})}")
+def _search_served(settings, server: str | None, api_key: str | None, form: dict, image: Path | None,
+                   library: str | None, face: Path | None, clip: Path | None) -> dict | None:
+    """The search through `--server`, the data dir's running server, or its resident search process
+    (started now if none runs); None when there is none to use, and the data dir is opened here."""
+    from vidseek.serve import resident
+    from vidseek.serve.client import Client, ServerUnreachable
+
+    if server is not None:
+        return Client(server, api_key).search(form, image, library, face=face, clip=clip)
+    for attempt in range(2):
+        info = resident.ensure(settings.data_dir, settings.resident_idle)
+        if info is None:
+            return None
+        key = api_key or info.get("token")
+        try:
+            result = Client(info["url"], key).search(form, image, library, face=face, clip=clip)
+            add_local_paths(settings.data_dir, result)
+            return result
+        except ServerUnreachable:
+            if attempt or not resident.forget(settings.data_dir, info):
+                raise  # a server the user started: say it cannot be reached
+    return None
 
 
 _MARKS = {"done": "✓", None: "·", "unavailable": "x", "failed": "!"}
-
-
-def _ts(seconds: float) -> str:
-    m, s = divmod(seconds, 60)
-    return f"{int(m):d}:{s:04.1f}"
 
 
 @app.command()
@@ -335,6 +316,7 @@ def serve(
     data_dir: DataDir = None,
     host: Annotated[str, typer.Option(help="Listen address; 0.0.0.0 = every interface (needs keys)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8765,
+    resident: Annotated[bool, typer.Option(hidden=True, help="The CLI's resident search process")] = False,
 ) -> None:
     """Run the REST API and web page on this data dir (OpenAPI docs at /docs)."""
     # Whisper's OpenMP threads must sleep when idle, not spin on cores that searches need.
@@ -343,6 +325,10 @@ def serve(
 
     from vidseek.serve.app import create_app
     from vidseek.serve.auth import is_loopback
+
+    if resident:
+        _serve_resident(data_dir)
+        return
 
     loopback = is_loopback(host)
     try:
@@ -360,6 +346,29 @@ def serve(
     console.print(f"vidseek serving {one_line(settings.data_dir)} at {url} ({mode}); API docs at {url}/docs")
     app_ = create_app(settings, bound_to_loopback=loopback, url=url, bind_host=host)
     uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+
+
+def _serve_resident(data_dir: Path | None) -> None:
+    """`vidseek serve --resident`: started by `vidseek search`, on a free loopback port, until idle."""
+    import socket
+
+    import uvicorn
+
+    from vidseek.serve.app import create_app
+
+    try:
+        settings = load_settings(data_dir)
+    except VidseekError as exc:
+        fail(exc)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # connections wait in the backlog until uvicorn accepts: server.json is written before
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    console.print(f"vidseek resident search process for {one_line(settings.data_dir)} at {url}, pid {os.getpid()}, "
+                  f"stops after {settings.resident_idle:g} s idle")
+    app_ = create_app(settings, bound_to_loopback=True, url=url, resident_idle=max(settings.resident_idle, 1.0))
+    server = uvicorn.Server(uvicorn.Config(app_, log_level="warning", timeout_graceful_shutdown=5))
+    server.run(sockets=[sock])
 
 
 def _catalog(data_dir: Path | None):

@@ -8,14 +8,11 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
+from vidseek.cli.output import console, one_line, out
 from vidseek.errors import DataDirLockedError, VidseekError
 
-# soft_wrap: one problem stays on one line however narrow the terminal (and in logs and pipes)
-console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+__all__ = ["DataDir", "console", "fail", "load_settings", "one_line", "open_engine", "out", "serving_url"]
 
 DataDir = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional on 3.10
@@ -68,11 +65,6 @@ def serving_url(data_dir: Path | None) -> str | None:
     from vidseek.serve.client import running_server
 
     return running_server(load_settings(data_dir).data_dir)
-
-
-def one_line(text: object) -> str:
-    """One line, safe for rich markup: file names like `[2020] trip.mp4` must print as they are."""
-    return escape(re.sub(r"\s*\n\s*", " ", str(text).strip()))
 
 
 def fail(exc: Exception, code: int = 2) -> None:

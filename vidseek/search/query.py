@@ -142,6 +142,11 @@ class Search:
         self._min_score = score
         return self
 
+    @property
+    def cutoff(self) -> float:
+        """The min_score applied: the one given, or the calibrated default."""
+        return self._min_score
+
     def routes(self, *routes: str) -> Search:
         unknown = [r for r in routes if r not in ROUTES]
         if unknown or not routes:

@@ -36,8 +36,8 @@ from vidseek.errors import (
     VidseekError,
 )
 from vidseek.serve import openapi
+from vidseek.serve import resident as resident_mode
 from vidseek.serve.auth import Authenticator
-from vidseek.serve.client import SERVER_FILE
 from vidseek.serve.guard import Guard, HostPolicy
 from vidseek.serve.jobs import JobRunner
 from vidseek.serve.routes import ask, jobs, libraries, people, search, session, videos
@@ -49,26 +49,40 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 
 def create_app(settings: Settings, bound_to_loopback: bool = True, url: str | None = None,
-               bind_host: str = "127.0.0.1") -> FastAPI:
-    """The app for one data dir; `url` is written to server.json for the CLI to find."""
+               bind_host: str = "127.0.0.1", resident_idle: float | None = None) -> FastAPI:
+    """The app for one data dir; `url` is written to server.json for the CLI to find. With
+    `resident_idle` it is the CLI's resident search process (see `vidseek.serve.resident`): it stops
+    after that many idle seconds and takes the token in server.json as the default tenant's."""
+    token = resident_mode.new_token() if resident_idle is not None else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = Engine(settings)
+        engine = Engine(settings, resident=resident_idle is not None)
         try:
             engine.store  # noqa: B018 - open Milvus now, not in the first request
             app.state.engine = engine
-            app.state.auth = Authenticator(engine.catalog, bound_to_loopback)
+            app.state.auth = Authenticator(engine.catalog, bound_to_loopback, resident_token=token)
             app.state.runner = JobRunner(engine)
             app.state.llm = ChatClient.from_settings(settings)  # None: extractive answers
-            app.state.runner.start()
-            marker = settings.data_dir / SERVER_FILE
+            if resident_idle is None:  # the CLI's resident process only searches: jobs wait for `vidseek serve`
+                app.state.runner.start()
+            marker = None
             if url:
-                marker.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+                info: dict = {"url": url, "pid": os.getpid()}
+                if token is not None:
+                    info |= {"resident": True, "token": token, "idle_seconds": resident_idle}
+                marker = resident_mode.write_marker(settings.data_dir, info)
+            idle = None
+            if resident_idle is not None and activity is not None:
+                idle = resident_mode.IdleStop(activity, resident_idle, lambda: app.state.runner.busy)
+                idle.start()
             try:
                 yield
             finally:
-                marker.unlink(missing_ok=True)
+                if idle is not None:
+                    idle.close()
+                if marker is not None and _ours(marker):
+                    marker.unlink(missing_ok=True)
                 app.state.runner.stop()
                 if app.state.llm is not None:
                     app.state.llm.close()
@@ -85,6 +99,10 @@ def create_app(settings: Settings, bound_to_loopback: bool = True, url: str | No
     app.add_middleware(UploadLimit, max_bytes=app.state.max_upload_bytes)
     app.add_middleware(Guard, policy=HostPolicy(bind_host, settings.allowed_hosts), rate=settings.rate_limit,
                        burst=settings.rate_burst)  # added last: runs first
+    activity = None
+    if resident_idle is not None:  # added last: outermost, every request counts as activity
+        activity = resident_mode.Activity()
+        app.add_middleware(resident_mode.ActivityMiddleware, activity=activity)
     openapi.install(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -94,6 +112,14 @@ def create_app(settings: Settings, bound_to_loopback: bool = True, url: str | No
 
     _add_docs(app)
     return app
+
+
+def _ours(marker: Path) -> bool:
+    """Whether server.json is still this process's (a newer server may have replaced it)."""
+    try:
+        return json.loads(marker.read_text()).get("pid") == os.getpid()
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _add_docs(app: FastAPI) -> None:

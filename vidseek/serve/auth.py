@@ -8,6 +8,7 @@ with one indexed lookup. Revoking a key takes effect on the next request.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import ipaddress
 import secrets
 
@@ -63,15 +64,24 @@ class Authenticator:
     from loopback clients as tenant "default". One key anywhere turns that off.
     """
 
-    def __init__(self, catalog: Catalog, bound_to_loopback: bool):
+    def __init__(self, catalog: Catalog, bound_to_loopback: bool, resident_token: str | None = None):
         self.catalog = catalog
         self.bound_to_loopback = bound_to_loopback
+        # A resident search process's token (in server.json, private to the data dir's owner): the
+        # local CLI's requests, which act as a local run would, for the default tenant.
+        self.resident_token = resident_token
+
+    def is_owner(self, key: str | None) -> bool:
+        """The resident token: the local CLI of whoever owns the data dir."""
+        return bool(key and self.resident_token) and hmac.compare_digest(key.encode(), self.resident_token.encode())
 
     def local_mode(self) -> bool:
         return self.bound_to_loopback and self.catalog.key_count() == 0
 
     def tenant(self, key: str | None, client_host: str | None, session: str | None = None) -> tuple[str | None, str]:
         """(tenant, why-not): tenant is None when the request is refused. A key wins over a session."""
+        if self.is_owner(key):
+            return DEFAULT_TENANT, ""
         if key:
             tenant = self.catalog.tenant_for_key(hash_key(key))
             return (tenant, "") if tenant else (None, "invalid API key")

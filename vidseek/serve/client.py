@@ -6,24 +6,23 @@ can send its searches to the server instead of failing on the data dir lock.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 from vidseek.errors import VidseekError
+from vidseek.store.lock import SERVER_FILE, server_info
 
-SERVER_FILE = "server.json"
+__all__ = ["SERVER_FILE", "Client", "ServerUnreachable", "running_server"]
+
+
+class ServerUnreachable(VidseekError):
+    """No connection to the server (it is gone, or not listening)."""
 
 
 def running_server(data_dir: Path) -> str | None:
     """URL of the live server that owns `data_dir`, or None (no server, or it died without cleaning up)."""
-    try:
-        info = json.loads((data_dir / SERVER_FILE).read_text())
-        os.kill(int(info["pid"]), 0)
-        return str(info["url"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    info = server_info(data_dir)
+    return info["url"] if info else None
 
 
 class Client:
@@ -41,6 +40,8 @@ class Client:
 
         try:
             response = self.http.request(method, path, **kwargs)
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            raise ServerUnreachable(f"cannot reach the vidseek server at {self.url}: {exc}") from None
         except httpx.HTTPError as exc:
             raise VidseekError(f"cannot reach the vidseek server at {self.url}: {exc}") from None
         if response.status_code >= 400:

@@ -46,4 +46,10 @@ def check_text_length(request: Request, field: str, text: str | None) -> None:
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
 RunnerDep = Annotated[JobRunner, Depends(get_runner)]
+def is_owner(request: Request) -> bool:
+    """Whether the request carries the resident search process's token: the data dir's owner, the
+    local CLI, which is shown what a local run shows (file paths)."""
+    return request.app.state.auth.is_owner(request_key(request))
+
+
 CurrentTenant = Annotated[Tenant, Depends(current_tenant)]

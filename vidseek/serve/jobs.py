@@ -60,10 +60,16 @@ class JobRunner:
         with self._lock:
             self._cancel.update(self._live)
         self._wake.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
 
     def wake(self) -> None:
         self._wake.set()
+
+    @property
+    def busy(self) -> bool:
+        """Whether a job is running now."""
+        return bool(self._live)
 
     def view(self, job: JobRecord) -> JobRecord:
         """The job with the running one's live progress filled in."""

@@ -228,9 +228,13 @@ class MomentOut(BaseModel):
     thumbnail_url: str | None
     media_url: str
     evidence: list[EvidenceOut]
+    # Only for the data dir's owner (the CLI's resident search process): the file and thumbnail as
+    # paths on this machine, as a local search prints them. Never for API keys or web sessions.
+    path: str | None = None
+    thumbnail: str | None = None
 
     @classmethod
-    def of(cls, m: Moment) -> MomentOut:
+    def of(cls, m: Moment, local: bool = False) -> MomentOut:
         data = m.to_dict()
         thumb = f"/api/videos/{m.video_id}/thumbnails/{m.shot}" if m.shot is not None else None
         face = next((e for e in m.evidence if e.face_id is not None and e.thumbnail == m.thumbnail), None)
@@ -238,7 +242,8 @@ class MomentOut(BaseModel):
             thumb = f"/api/faces/{face.face_id}/thumbnail"
         return cls(video_id=m.video_id, library_id=m.library_id, name=m.name, start=data["start"],
                    end=data["end"], score=data["score"], routes=data["routes"], thumbnail_url=thumb,
-                   media_url=f"/api/videos/{m.video_id}/media", evidence=data["evidence"])
+                   media_url=f"/api/videos/{m.video_id}/media", evidence=data["evidence"],
+                   path=m.path if local else None, thumbnail=m.thumbnail if local else None)
 
 
 class SearchOut(BaseModel):
@@ -254,4 +259,7 @@ class SearchOut(BaseModel):
     skipped_routes: dict[str, str]
     text_match: str = "hybrid"  # what the text routes did: hybrid, lexical (words only) or semantic
     notes: list[str] = []  # e.g. why matching by meaning is off, with the fix
+    min_score: float | None = None  # the cutoff applied (the calibrated default unless one was given)
+    candidates: dict[str, int] = {}  # rows each route brought before fusion
+    empty_index: bool = False  # nothing of this tenant is indexed yet
     moments: list[MomentOut]

@@ -108,6 +108,30 @@ CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, id);
 """
 
 
+def read_paths(db: Path, video_ids: Iterable[int], shots: Iterable[tuple[int, int]] = ()
+               ) -> tuple[dict[int, str], dict[tuple[int, int], str]]:
+    """Files and shot thumbnails as paths, read-only from a catalog another process (a server) owns:
+    what the CLI prints for a server-backed search on this machine's data dir."""
+    ids = sorted({int(v) for v in video_ids})
+    pairs = sorted({(int(v), int(i)) for v, i in shots})
+    if not db.is_file() or not (ids or pairs):
+        return {}, {}
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        files = {int(r[0]): r[1] for r in con.execute(
+            f"SELECT id, path FROM videos WHERE id IN ({','.join('?' * len(ids))})", ids)} if ids else {}
+        thumbs = {}
+        for v, i in pairs:
+            row = con.execute("SELECT thumbnail FROM segments WHERE video_id = ? AND idx = ?", (v, i)).fetchone()
+            if row and row[0]:
+                thumbs[(v, i)] = row[0]
+        return files, thumbs
+    except sqlite3.Error:
+        return {}, {}
+    finally:
+        con.close()
+
+
 def check_name(kind: str, name: str) -> str:
     """Tenant and library names: lowercase letters, digits, - and _, at most 64 characters."""
     if not _NAME.match(name or ""):

@@ -16,7 +16,7 @@ from starlette.datastructures import UploadFile
 
 from vidseek.engine import Tenant
 from vidseek.records import ROUTES
-from vidseek.serve.deps import CurrentTenant, check_text_length
+from vidseek.serve.deps import CurrentTenant, check_text_length, is_owner
 from vidseek.serve.schemas import (
     MAX_ID,
     MAX_OFFSET,
@@ -76,16 +76,17 @@ _FORM_FIELDS = tuple(_BODY_DOC["requestBody"]["content"]["multipart/form-data"][
 
 
 def run_search(tenant: Tenant, body: SearchIn, image: bytes | None, face: bytes | None = None,
-               clip: Path | None = None) -> SearchOut:
+               clip: Path | None = None, local: bool = False) -> SearchOut:
+    """`local`: the data dir's owner asks (the resident search process's token): moments carry paths."""
     try:
-        return _run_search(tenant, body, image, face, clip)
+        return _run_search(tenant, body, image, face, clip, local)
     finally:
         if clip is not None:
             shutil.rmtree(clip.parent, ignore_errors=True)
 
 
 def _run_search(tenant: Tenant, body: SearchIn, image: bytes | None, face: bytes | None,
-                clip: Path | None) -> SearchOut:
+                clip: Path | None, local: bool = False) -> SearchOut:
     search = tenant.search(body.q, image, face, clip).limit(body.limit).offset(body.offset).per_video(body.per_video)
     if body.min_score is not None:
         search.min_score(body.min_score)
@@ -99,7 +100,9 @@ def _run_search(tenant: Tenant, body: SearchIn, image: bytes | None, face: bytes
                      offset=body.offset, limit=body.limit, total=search.total,
                      seconds=round(search.trace.seconds, 4), skipped_routes=search.trace.routes_skipped,
                      text_match=search.trace.text_match, notes=search.trace.notes,
-                     moments=[MomentOut.of(m) for m in moments])
+                     min_score=search.cutoff, candidates=search.trace.candidates,
+                     empty_index=not moments and not tenant.catalog.done_count(tenant.name),
+                     moments=[MomentOut.of(m, local) for m in moments])
 
 
 async def _read_file(part: object, what: str, limit: int) -> bytes | None:
@@ -158,7 +161,7 @@ async def search(request: Request, tenant: CurrentTenant) -> SearchOut:
     except ValueError:
         raise HTTPException(400, "the body must be JSON (SearchJSON) or a multipart form") from None
     check_text_length(request, "q", body.q)
-    return await run_in_threadpool(run_search, tenant, body, image, face, clip)
+    return await run_in_threadpool(run_search, tenant, body, image, face, clip, is_owner(request))
 
 
 @router.get("")
@@ -172,5 +175,5 @@ async def search_get(request: Request, tenant: CurrentTenant,
     """A quick text query: `GET /api/search?q=red+car`."""
     check_text_length(request, "q", q)
     body = SearchIn(q=q, library_id=library_id, limit=limit, offset=offset, min_score=min_score, per_video=per_video)
-    return await run_in_threadpool(run_search, tenant, body, None)
+    return await run_in_threadpool(run_search, tenant, body, None, None, None, is_owner(request))
 
