@@ -91,6 +91,10 @@ CUT_DISTANCE = 0.5
 # A cut triggers a scan only this long (seconds) after the last one; a cut sooner is scanned when the
 # gap has passed. Quick cuts (montages, a dance edit) otherwise scanned nearly every frame.
 CUT_SCAN_GAP = 2.0
+# After this many scans in a row found no face, the periodic scan waits twice as long (a cut still
+# triggers one): long stretches without people (screen recordings, landscapes, the synthetic bench
+# video) cost half, and a person who walks into a shot is found within 2 x `every` seconds.
+EMPTY_SCANS_TO_SLOW = 2
 # FaceScanner: a track followed by its box alone is closed after this long and a new one started,
 # so an unnoticed change of person costs at most this; same-person pieces are merged back by vector.
 MAX_TRACK_SECONDS = 60.0
@@ -563,8 +567,9 @@ class ScanStats:
 
 
 class FaceScanner:
-    """One video's faces, cheaply: detect every `every` seconds and at each cut, follow a face by its
-    box within a shot, and compute one descriptor per track, from its best view, when it closes.
+    """One video's faces, cheaply: detect every `every` seconds (twice that while scans find nobody)
+    and at each cut, follow a face by its box within a shot, and compute one descriptor per track,
+    from its best view, when it closes.
 
     scanner = FaceScanner(FaceModel(settings))
     for frame in scanner.tap(sample_frames(path, fps=1)):
@@ -592,6 +597,7 @@ class FaceScanner:
         self._last_seen = 0.0
         self._layout: np.ndarray | None = None
         self._cut = False
+        self._empty_scans = 0
 
     @property
     def version(self) -> str:
@@ -606,7 +612,8 @@ class FaceScanner:
             self._cut = True
         self._layout = layout
         since = t - self._last_scan + 0.5 * self.frame_interval
-        if not (since >= self.every or (self._cut and since >= min(CUT_SCAN_GAP, self.every))):
+        every = self.every * (2 if self._empty_scans >= EMPTY_SCANS_TO_SLOW else 1)
+        if not (since >= every or (self._cut and since >= min(CUT_SCAN_GAP, self.every))):
             return []
         image = _rgb(image)
         started = time.perf_counter()
@@ -614,6 +621,7 @@ class FaceScanner:
         self.stats.detect_seconds += time.perf_counter() - started
         self.stats.scanned += 1
         self.stats.faces += len(found)
+        self._empty_scans = 0 if found else self._empty_scans + 1
         self._last_scan = t
         cut, self._cut = self._cut, False
         dets = [_Detection(t, f.box, f.score) for f in found]
