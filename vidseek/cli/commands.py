@@ -172,13 +172,18 @@ def _search_served(settings, server: str | None, api_key: str | None, form: dict
 
     if server is not None:
         return Client(server, api_key).search(form, image, library, face=face, clip=clip)
+    def starting() -> None:
+        console.print(f"starting the resident search process for {one_line(settings.data_dir)}: it opens the store "
+                      f"and the models once, and answers later searches in a fraction of a second (stops after "
+                      f"{settings.resident_idle:g} s idle; VIDSEEK_RESIDENT_IDLE=0 turns it off)")
+
     for attempt in range(2):
-        info = resident.ensure(settings.data_dir, settings.resident_idle)
+        info = resident.ensure(settings.data_dir, settings.resident_idle, on_start=starting)
         if info is None:
             return None
         key = api_key or info.get("token")
         try:
-            result = Client(info["url"], key).search(form, image, library, face=face, clip=clip)
+            result = Client(info["url"], key, timeout=300.0).search(form, image, library, face=face, clip=clip)
             add_local_paths(settings.data_dir, result)
             return result
         except ServerUnreachable:

@@ -108,7 +108,7 @@ def search(argv: list[str]) -> int | None:
     return 0
 
 
-def _post(url: str, path: str, body: dict, key: str | None, timeout: float = 60.0) -> tuple[int, Any] | None:
+def _post(url: str, path: str, body: dict, key: str | None, timeout: float = 300.0) -> tuple[int, Any] | None:
     """(status, JSON body) of one POST; None when the server cannot be reached (the caller falls back)."""
     import http.client
     from urllib.parse import urlsplit

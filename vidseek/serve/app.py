@@ -66,6 +66,8 @@ def create_app(settings: Settings, bound_to_loopback: bool = True, url: str | No
             app.state.llm = ChatClient.from_settings(settings)  # None: extractive answers
             if resident_idle is None:  # the CLI's resident process only searches: jobs wait for `vidseek serve`
                 app.state.runner.start()
+            else:
+                _warm_up(engine)  # before server.json: the CLI's first search waits for this, not a timeout
             marker = None
             if url:
                 info: dict = {"url": url, "pid": os.getpid()}
@@ -98,7 +100,7 @@ def create_app(settings: Settings, bound_to_loopback: bool = True, url: str | No
     _add_error_handlers(app)
     app.add_middleware(UploadLimit, max_bytes=app.state.max_upload_bytes)
     app.add_middleware(Guard, policy=HostPolicy(bind_host, settings.allowed_hosts), rate=settings.rate_limit,
-                       burst=settings.rate_burst)  # added last: runs first
+                       burst=settings.rate_burst)  # runs first (but for the resident's activity count)
     activity = None
     if resident_idle is not None:  # added last: outermost, every request counts as activity
         activity = resident_mode.Activity()
@@ -112,6 +114,16 @@ def create_app(settings: Settings, bound_to_loopback: bool = True, url: str | No
 
     _add_docs(app)
     return app
+
+
+def _warm_up(engine: Engine) -> None:
+    """Load the collections and the query models with one search (a reopened Lite file of 100k
+    segments takes about a minute to load); a failure here is the first real search's to report."""
+    try:
+        engine.store.warm()
+        engine.tenant().search("warm up").limit(1).to_list()
+    except Exception:  # noqa: BLE001 - the same error reaches the first request, with its handler
+        log.warning("warming up the resident search process failed", exc_info=True)
 
 
 def _ours(marker: Path) -> bool:

@@ -32,13 +32,17 @@ from vidseek.store.lock import SERVER_FILE, DataDirLock, server_info
 
 START_LOCK = "resident.lock"
 LOG_FILE = "resident.log"
-START_TIMEOUT = 120.0  # opening the store of a big data dir, and the text model, on a loaded machine
+# Opening the store of a big data dir and loading the query models (100k segments: about 70 s here,
+# most of it Milvus Lite loading its collections), on a loaded machine.
+START_TIMEOUT = 600.0
 
 
-def ensure(data_dir: Path, idle: float, timeout: float = START_TIMEOUT) -> dict[str, Any] | None:
+def ensure(data_dir: Path, idle: float, timeout: float = START_TIMEOUT,
+           on_start: Any = None) -> dict[str, Any] | None:
     """server.json of the live server for `data_dir` (resident or not), starting a resident one if
     none runs; None when none could be started (the data dir is busy, or the process failed: its
-    output is in resident.log), so the caller opens the data dir itself and reports what it finds."""
+    output is in resident.log), so the caller opens the data dir itself and reports what it finds.
+    `on_start()` is called when this call starts one (the CLI says so: it can take a while)."""
     info = server_info(data_dir)
     if info is not None or idle <= 0:
         return info
@@ -59,6 +63,8 @@ def ensure(data_dir: Path, idle: float, timeout: float = START_TIMEOUT) -> dict[
             return info
         if DataDirLock(data_dir).busy():  # indexing (or a script) has it: a resident could not open it
             return None
+        if on_start is not None:
+            on_start()
         return _start(data_dir, deadline)
     finally:
         os.close(fd)

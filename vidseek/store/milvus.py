@@ -94,6 +94,12 @@ class MilvusStore:
         self._loaded.add(name)
         return True
 
+    def warm(self) -> None:
+        """Load every collection now (a reopened Lite file of 100k segments takes about a minute),
+        so a long-lived process pays it before its first search, not during it."""
+        for name in (self.text_name, self.visual_name, self.faces_name, self.dna_name):
+            self._ready(name)
+
     def close(self) -> None:
         try:
             self.client.close()
