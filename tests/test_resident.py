@@ -154,3 +154,19 @@ def test_a_data_dir_owned_by_vidseek_serve_is_left_to_it(fresh, tmp_path):
         assert server_info(data)["url"] == server.url and live_residents(data) == []
         refused = run_cli(data, "index", clips, env=env)
         assert refused.returncode == 2 and "served by `vidseek serve`" in refused.stderr
+
+
+def test_the_quick_path_finds_the_data_dir_as_settings_do(tmp_path, monkeypatch):
+    """cli/quick.py resolves the data dir without pydantic; it must agree with Settings."""
+    from vidseek.cli import quick
+    from vidseek.settings import Settings
+
+    for env in ({}, {"XDG_DATA_HOME": str(tmp_path / "xdg")}, {"VIDSEEK_DATA_DIR": "~/vs-data"}):
+        for key in ("XDG_DATA_HOME", "VIDSEEK_DATA_DIR"):
+            monkeypatch.delenv(key, raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        assert quick.data_dir(None) == Settings().data_dir, env
+    assert quick.data_dir("rel/dir") == Settings(data_dir="rel/dir").data_dir
+    assert quick.parse(["search", "red car", "-n", "3", "--json"])["limit"] == 3
+    assert quick.parse(["search", "red car", "--image", "x.jpg"]) is None  # the full command handles it

@@ -74,18 +74,7 @@ class Analyzers:
 
     def _unloaded_embedder(self) -> Any | None:
         """The text embedder, created but not necessarily loaded (its width and tag need no weights)."""
-        if TEXT_EMBEDDER in self._models:
-            return self._models[TEXT_EMBEDDER]
-        if TEXT_EMBEDDER in self._reasons:
-            return None
-        with self._lock:
-            if TEXT_EMBEDDER not in self._idle:
-                try:
-                    self._idle[TEXT_EMBEDDER] = self._create(TEXT_EMBEDDER)
-                except ModelUnavailableError as exc:
-                    self._reasons[TEXT_EMBEDDER] = str(exc)
-                    return None
-            return self._idle[TEXT_EMBEDDER]
+        return self._created(TEXT_EMBEDDER)
 
     def text_dim(self) -> int | None:
         """Width of the text vectors the store must hold, without loading a registered model."""
@@ -135,7 +124,7 @@ class Analyzers:
         """Version string of the route's model; None when unavailable. Title has no model."""
         if route == TITLE:
             return "title-v1"
-        if route not in self._models and self._enabled(route) and route not in self._reasons:
+        if route not in self._models and self._enabled(route):
             idle = self._created(route)  # no weights needed for this one's version: a no-op run loads nothing
             if idle is not None and getattr(idle, "version_without_load", False):
                 try:
@@ -147,9 +136,11 @@ class Analyzers:
 
     def _created(self, route: str) -> Any | None:
         """The route's model, created but not loaded; None when even that fails (the reason is kept)."""
+        if route in self._models:
+            return self._models[route]
+        if route in self._reasons:
+            return None
         with self._lock:
-            if route in self._models:
-                return self._models[route]
             if route not in self._idle:
                 try:
                     self._idle[route] = self._create(route)
