@@ -102,6 +102,21 @@ class Report:
     def figure(self, name: str, value: float | None, unit: str, target: str = "", ok: bool | None = None) -> None:
         self.summary.append({"figure": name, "value": value, "unit": unit, "target": target, "ok": ok})
 
+    def finish(self, t0: float, failures: list[str], json_path: Path | None) -> int:
+        """The run's end, shared by the benchmark scripts: summary table, time, failed sections, JSON;
+        the exit code (1 when a section failed)."""
+        self.data["summary"] = self.summary
+        self.data["seconds"] = round(time.perf_counter() - t0, 1)
+        self.data["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+        self.print_summary()
+        print(f"\nfinished in {self.data['seconds']:.0f} s; loadavg {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        for f in failures:
+            print(f"SECTION FAILED - {f}")
+        if json_path:
+            json_path.write_text(json.dumps(self.data, indent=1, default=str))
+            print(f"wrote {json_path}")
+        return 1 if failures else 0
+
     def print_summary(self) -> None:
         rows = []
         for f in self.summary:
@@ -944,17 +959,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             failures.append(f"{name}: {type(exc).__name__}: {exc}")
             rep.data["sections"][name] = {"error": failures[-1]}
-    rep.data["summary"] = rep.summary
-    rep.data["seconds"] = round(time.perf_counter() - t0, 1)
-    rep.data["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-    rep.print_summary()
-    print(f"\nfinished in {rep.data['seconds']:.0f} s; loadavg {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    for f in failures:
-        print(f"SECTION FAILED - {f}")
-    if args.json:
-        args.json.write_text(json.dumps(rep.data, indent=1, default=str))
-        print(f"wrote {args.json}")
-    return 1 if failures else 0
+    return rep.finish(t0, failures, args.json)
 
 
 if __name__ == "__main__":

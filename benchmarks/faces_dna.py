@@ -946,17 +946,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:  # written after every section, so a long run's early figures survive a later failure
             rep.data["summary"] = rep.summary
             args.json.write_text(json.dumps(rep.data, indent=1, default=str))
-    rep.data["summary"] = rep.summary
-    rep.data["seconds"] = round(time.perf_counter() - t0, 1)
-    rep.data["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-    rep.print_summary()
-    print(f"\nfinished in {rep.data['seconds']:.0f} s; loadavg {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    for f in failures:
-        print(f"SECTION FAILED - {f}")
-    if args.json:
-        args.json.write_text(json.dumps(rep.data, indent=1, default=str))
-        print(f"wrote {args.json}")
-    return 1 if failures else 0
+    return rep.finish(t0, failures, args.json)
 
 
 if __name__ == "__main__":
