@@ -148,7 +148,7 @@ def test_video_text_goes_only_into_the_quoted_sources_block(engine):
     system, user = messages[0]["content"], messages[1]["content"]
     assert system == SYSTEM_PROMPT and "hacked" not in system.lower()
     block = user[user.index("<<<SOURCES"): user.index("SOURCES>>>")]
-    assert user.count("hacked") == 1 and "hacked" in block
+    assert user.lower().count("hacked") == 1 and "hacked" in block.lower()
     for line in block.splitlines()[1:]:  # every line is ours: a header or `route: "json string"`
         assert re.match(r'^\[\d+\] video "|^[a-z]+: ["(]', line), line
     # a source that tries to end the block and start its own instructions stays inside one JSON string
@@ -182,7 +182,7 @@ def test_llm_answers_are_checked_and_the_system_prompt_never_changes(engine):
         system = request.json["messages"][0]
         assert system["role"] == "system" and system["content"] in (SYSTEM_PROMPT, PLAN_SYSTEM_PROMPT)
     injected = fake.requests[-1].json["messages"]
-    assert injected[0]["content"] == SYSTEM_PROMPT and "hacked" in injected[1]["content"]
+    assert injected[0]["content"] == SYSTEM_PROMPT and "hacked" in injected[1]["content"].lower()
     assert result.mode == "llm" and result.citations[0].name == "notice_board.mp4"
 
 

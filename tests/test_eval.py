@@ -293,7 +293,7 @@ def test_runner_measures_what_the_index_can_answer(bench):
     assert fused["mIoU"] > 0.7 and fused["p50_ms"] > 0
     assert title["R@1"] == 0.0                        # file names say nothing about the text
     top = run.results[0].outcomes["fused"].returned[0]
-    assert top.name == "clip_a.mp4" and "lighthouse" in top.evidence[0]["text"]
+    assert top.name == "clip_a.mp4" and "lighthouse" in top.evidence[0]["text"].lower()
     assert report["misses"] == [] and report["settings"]["routes_indexed"] == ["ocr", "title"]
     assert any("not indexed, so not evaluated alone: visual, speech" in w for w in report["warnings"])
 

@@ -63,6 +63,14 @@ def test_reads_english_and_chinese_lines(reader: TextReader) -> None:
     assert all(reader.settings.ocr_min_confidence <= line.confidence <= 1 for line in lines)
 
 
+def test_spans_keep_the_case_of_what_is_on_screen(reader: TextReader) -> None:
+    """Tracking compares normalised lines; the span (the evidence) shows the best reading as read."""
+    frames = [render([(ENGLISH.title(), (30, 60))]), render([(ENGLISH.upper(), (30, 60))])]
+    spans = list(read_segments((segment(i, frame, 4.0) for i, frame in enumerate(frames)), reader))
+    assert [(s.start, s.end) for s in spans] == [(0.0, 8.0)], spans
+    assert spans[0].text in (ENGLISH.title(), ENGLISH.upper()), spans
+
+
 def test_traditional_text_is_normalised(reader: TextReader) -> None:
     [line] = reader.read(render([("視頻搜索引擎", (40, 150))]))
     assert line.text == "视频搜索引擎"  # the recogniser itself often answers half-Simplified

@@ -75,16 +75,25 @@ def has_cjk(text: str) -> bool:
     return bool(_CJK_RE.search(text))
 
 
-def normalize(text: str) -> str:
-    """NFKC, Traditional -> Simplified Chinese, lower case, collapsed spaces.
+def display_text(text: str) -> str:
+    """Text as evidence shows it: NFKC, Traditional -> Simplified Chinese, collapsed spaces, its case kept.
 
-    >>> normalize("  視頻搜索  ENGINE ")
-    '视频搜索 engine'
+    >>> display_text("  視頻搜索  ENGINE ")
+    '视频搜索 ENGINE'
     """
     text = unicodedata.normalize("NFKC", text)
     if has_cjk(text) and _traditional(text):
         text = _t2s().convert(text)
-    return " ".join(text.split()).lower()  # str.split() splits on the same whitespace as re's \s
+    return " ".join(text.split())  # str.split() splits on the same whitespace as re's \s
+
+
+def normalize(text: str) -> str:
+    """What matching compares: `display_text`, lower-cased.
+
+    >>> normalize("  視頻搜索  ENGINE ")
+    '视频搜索 engine'
+    """
+    return display_text(text).lower()
 
 
 def tokens(text: str) -> list[str]:

@@ -32,7 +32,7 @@ from vidseek.analyze.base import Model
 from vidseek.errors import MediaError, ModelUnavailableError
 from vidseek.records import SPEECH, TextSpan
 from vidseek.settings import Settings
-from vidseek.text import normalize
+from vidseek.text import display_text
 
 if TYPE_CHECKING:
     import av
@@ -249,7 +249,7 @@ MAX_COMPRESSION = 2.4
 # Phrases Whisper invents on silence/music (learned from subtitle credits in its training data).
 _CREDITS_RE = re.compile(r"amara\.org|字幕由|字幕制作|请不吝点赞|訂閱|订阅.*(转发|打赏)|明镜与点点")
 _FILLER_RE = re.compile(r"^(thank you|thanks for watching|谢谢观看|谢谢大家)[.!。！]*$")
-# After normalize() (NFKC) Chinese "！？" are ASCII; "." must be followed by a space or a CJK
+# After display_text() (NFKC) Chinese "！？" are ASCII; "." must be followed by a space or a CJK
 # character so "3.5" and "vidseek.io" stay whole.
 _SENTENCE_END = re.compile(r"(?<=[.!?])(?:\s+|(?=[\u3400-\u9fff]))|(?<=。)\s*")
 _WORD_RE = re.compile(r"[^\W_]", re.UNICODE)
@@ -261,7 +261,7 @@ MAX_GAP_SECONDS = 0.8
 class _Piece:
     start: float
     end: float
-    text: str  # normalised
+    text: str  # as shown (display_text): case kept
     logprob: float
 
 
@@ -280,10 +280,10 @@ def _plausible(seg: WhisperSegment, text: str) -> bool:
 
 
 def _pieces(segments: Iterable[WhisperSegment], duration: float) -> Iterator[_Piece]:
-    """Plausible segments as normalised pieces; timestamps clipped to the audio (Whisper overshoots)."""
+    """Plausible segments as pieces of display text; timestamps clipped to the audio (Whisper overshoots)."""
     for seg in segments:
-        text = normalize(seg.text)
-        if seg.start < duration and _plausible(seg, text):
+        text = display_text(seg.text)  # what evidence shows: "my fellow Americans", in Simplified Chinese
+        if seg.start < duration and _plausible(seg, text.lower()):
             yield _Piece(seg.start, min(max(seg.end, seg.start), duration), text, seg.avg_logprob)
 
 
@@ -328,7 +328,7 @@ def _sentences(pieces: Iterable[_Piece]) -> Iterator[_Piece]:
     held: _Piece | None = None
     for piece in pieces:
         for part in _split_sentences(piece):
-            if held is not None and part.text == held.text:
+            if held is not None and part.text.lower() == held.text.lower():
                 held.end = max(held.end, part.end)
             elif held is not None and _joinable(held, part):
                 held = _join(held, part)

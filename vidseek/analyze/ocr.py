@@ -28,7 +28,7 @@ from vidseek.analyze.base import Model
 from vidseek.errors import ModelUnavailableError
 from vidseek.records import OCR, Segment, TextSpan
 from vidseek.settings import Settings
-from vidseek.text import normalize
+from vidseek.text import display_text, normalize
 
 if TYPE_CHECKING:
     from rapidocr import RapidOCR
@@ -63,6 +63,11 @@ class OcrLine:
     confidence: float
     box: Box
     raw: str = ""  # as recognised, before normalisation (keeps case and Traditional characters)
+
+    @property
+    def shown(self) -> str:
+        """The reading as evidence shows it: its case kept, Chinese in Simplified characters."""
+        return display_text(self.raw) if self.raw else self.text
 
 
 def _no_idle_spinning() -> None:
@@ -206,13 +211,14 @@ def _to_line(corners: Any, raw: str, score: float, scale: float) -> OcrLine:
 class _Track:
     """A line seen on consecutive keyframes; its best reading wins."""
 
-    text: str
+    text: str  # normalised: what tracking compares
     confidence: float
     start: float
     end: float
+    shown: str = ""  # the same reading as evidence shows it (case kept)
 
     def to_span(self) -> TextSpan:
-        return TextSpan(OCR, self.start, self.end, self.text, None, self.confidence)
+        return TextSpan(OCR, self.start, self.end, self.shown or self.text, None, self.confidence)
 
 
 def same_line(a: str, b: str) -> bool:
@@ -255,11 +261,11 @@ def read_overlay(image: np.ndarray, reader: TextReader, spans: list[TextSpan], d
     Lines already read on some keyframe are not repeated: they have a real time range, whereas
     text that shows only part of the time can still survive in the mean image.
     """
-    covered = [s.text for s in spans]
+    covered = [normalize(s.text) for s in spans]
     out = []
     for line in reader.read(image):
         if not any(same_line(line.text, t) for t in covered):
-            out.append(TextSpan(OCR, 0.0, duration, line.text, None, line.confidence))
+            out.append(TextSpan(OCR, 0.0, duration, line.shown, None, line.confidence))
             covered.append(line.text)
     return out
 
@@ -270,12 +276,12 @@ def _advance(tracks: list[_Track], lines: list[OcrLine], segment: Segment) -> li
     for line in lines:
         track = next((t for t in tracks if same_line(t.text, line.text)), None)
         if track is None:
-            track = _Track(line.text, line.confidence, segment.start, segment.end)
+            track = _Track(line.text, line.confidence, segment.start, segment.end, line.shown)
             tracks.append(track)
         else:
             track.end = max(track.end, segment.end)
             if line.confidence > track.confidence:
-                track.text, track.confidence = line.text, line.confidence
+                track.text, track.confidence, track.shown = line.text, line.confidence, line.shown
         seen.append(track)
     ended = [t for t in tracks if all(t is not s for s in seen)]
     tracks[:] = [t for t in tracks if any(t is s for s in seen)]
