@@ -331,3 +331,24 @@ def test_llm_plans_are_validated_field_by_field():
     for part in ("language: String should match pattern", "'fr'", "queries.1.text", "sql: Extra inputs",
                  "filters.min_duration: Input should be greater than or equal to 0"):
         assert part in joined, (part, problems)
+
+
+def test_one_file_in_two_libraries_is_one_source(engine):
+    """The same file indexed in two libraries: a search shows both hits, each naming its library; an
+    answer cites the file once (it is one source, by content hash) and says where else it is."""
+    tenant = engine.tenant()
+    harbour = next(v for v in tenant.videos() if v.name == "harbour_notes.mp4")
+    copies = tenant.library("copies", create=True)
+    try:
+        assert copies.index([harbour.path]).count("indexed") == 1
+        found = [m for m in tenant.search("night ferry pier seven nine").limit(30).to_list()
+                 if m.name == "harbour_notes.mp4"]
+        assert sorted(m.library for m in found) == ["copies", "default"]
+        answer = Asker(tenant, engine.settings).ask(FERRY_Q)
+        cited = [c for c in answer.citations if c.name == "harbour_notes.mp4"]
+        assert len(cited) == 1, [(c.n, c.library) for c in answer.citations]
+        assert {cited[0].library, *cited[0].also_in} == {"copies", "default"} and len(cited[0].also_in) == 1
+        assert cited[0].to_dict()["also_in"] == cited[0].also_in
+        _assert_real(engine, answer)
+    finally:
+        tenant.delete_library(copies.record.id)

@@ -61,7 +61,7 @@ def test_a_bug_after_rows_were_written_fails_the_file_and_removes_its_rows(
         assert lib.store.count(bad.id) == {"text": 0, "visual": 0, "faces": 0, "dna": 0}
         assert lib.search("harbour lights").to_list()[0].path.endswith("good.mp4")
         assert lib.search("broken bridge").to_list() == []
-        assert lib.status()["failed"] == [{"path": bad.path, "error": bad.error}]
+        assert lib.status()["failed"] == [{"video_id": bad.id, "path": bad.path, "error": bad.error}]
     traced = [r for r in caplog.records if r.levelno == logging.DEBUG and r.exc_info]
     assert traced and "bad.mp4" in traced[0].getMessage() and traced[0].exc_info[0] is ZeroDivisionError
 

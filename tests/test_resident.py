@@ -75,15 +75,60 @@ def test_search_starts_one_and_answers_like_a_local_search(fresh):
     second = search(data, env)
     assert server_info(data)["pid"] == info["pid"], "the second search used the same process"
     assert names(first) == names(second) and names(first)[0][0] == "harbour.mp4"
-    # Any other command takes the data dir from it: the resident yields (a live one is used by any
-    # search, so a search that opens the data dir itself needs it gone and no new one wanted).
-    status = run_cli(data, "status", env=env)
-    assert status.returncode == 0, status.stderr
+    # A command that writes takes the data dir from it: the resident yields (a live one is used by
+    # any search, so a search that opens the data dir itself needs it gone and no new one wanted).
+    index = run_cli(data, "index", data.parent / "clips", env=env)
+    assert index.returncode == 0, index.stderr
     assert server_info(data) is None and live_residents(data) == []
     local = search(data, {**env, "VIDSEEK_RESIDENT_IDLE": "0"})
     assert names(local) == names(first) and live_residents(data) == []
     plain = run_cli(data, "search", "yellow kite", env=env)
     assert plain.returncode == 0 and "kite.mp4" in plain.stdout.splitlines()[0], plain.stdout + plain.stderr
+
+
+def local_json(data: Path, env: dict[str, str], *args: str) -> dict:
+    done = run_cli(data, *args, "--json", env={**env, "VIDSEEK_RESIDENT_IDLE": "0"}, timeout=180)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_status_and_ask_go_through_it_and_print_what_a_local_run_prints(fresh):
+    data, _, env = fresh
+    question = "When does the red boat leave the harbour?"
+    local_status = local_json(data, env, "status", "--videos")
+    local_answer = local_json(data, env, "ask", question, "--no-llm")
+    assert live_residents(data) == []
+    asked = run_cli(data, "ask", question, "--no-llm", "--json", env=env, timeout=180)
+    assert asked.returncode == 0, asked.stderr
+    info = server_info(data)
+    assert info is not None and info.get("resident"), "ask starts the resident process, as search does"
+    answer = json.loads(asked.stdout)
+    assert answer["text"] == local_answer["text"] and answer["text"]
+    cited = [(Path(c["path"]).name, c["start"], c["end"]) for c in answer["citations"]]
+    assert cited == [(Path(c["path"]).name, c["start"], c["end"]) for c in local_answer["citations"]]
+    assert cited and cited[0][0] == "harbour.mp4"
+    status = run_cli(data, "status", "--videos", "--json", env=env)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout) == local_status, "the same status, paths included"
+    plain = run_cli(data, "status", "--videos", env=env)
+    assert plain.returncode == 0 and str(data / "clips") not in plain.stdout  # the data dir's own line
+    assert "harbour.mp4" in plain.stdout and f"data dir   {data}" in plain.stdout
+    assert server_info(data)["pid"] == info["pid"], "status and ask left the resident running"
+
+
+def test_other_settings_get_a_resident_of_their_own(fresh):
+    """A resident answers with the settings it started with; a command run with others replaces it."""
+    data, _, env = fresh
+    names(search(data, env))
+    first = server_info(data)
+    names(search(data, env))
+    assert server_info(data)["pid"] == first["pid"]
+    other = {**env, "VIDSEEK_MIN_SCORE": "0.2"}
+    names(search(data, other))
+    second = server_info(data)
+    assert second["pid"] != first["pid"] and second["env"] == resident.env_key(other)
+    assert live_residents(data) == [second["pid"]]
+    assert resident.env_key({**other, "VIDSEEK_API_KEY": "x", "VIDSEEK_RESIDENT_IDLE": "5"}) == second["env"]
 
 
 def test_kill_9_mid_query_then_the_next_call_works(fresh):
@@ -154,6 +199,16 @@ def test_a_data_dir_owned_by_vidseek_serve_is_left_to_it(fresh, tmp_path):
         assert server_info(data)["url"] == server.url and live_residents(data) == []
         refused = run_cli(data, "index", clips, env=env)
         assert refused.returncode == 2 and "served by `vidseek serve`" in refused.stderr
+        # read-only commands go through it, and show this data dir's paths as a local run does
+        status = run_cli(data, "status", "--videos", "--json", env=env)
+        assert status.returncode == 0, status.stderr
+        listed = json.loads(status.stdout)
+        assert sorted(Path(v["path"]) for v in listed["video_list"]) == sorted(clips.glob("*.mp4"))
+        assert listed["data_dir"] == str(data) and listed["store"] == f"served by {server.url}"
+        asked = run_cli(data, "ask", "Which kite flies over the hill?", "--no-llm", "--json", env=env)
+        assert asked.returncode == 0, asked.stderr
+        assert Path(json.loads(asked.stdout)["citations"][0]["path"]) == clips / "kite.mp4"
+        assert live_residents(data) == []
 
 
 def test_the_quick_path_finds_the_data_dir_as_settings_do(tmp_path, monkeypatch):

@@ -133,8 +133,8 @@ class Engine:
     def videos(self) -> list[VideoRecord]:
         return self.tenant().videos()
 
-    def status(self) -> dict[str, Any]:
-        return self.tenant().status()
+    def status(self, videos: bool = False) -> dict[str, Any]:
+        return self.tenant().status(videos)
 
 
 class Tenant:
@@ -322,11 +322,12 @@ class Tenant:
             self.library(library_id)
         return duplicate_groups(self.engine.store, self.catalog, self.name, library_id)
 
-    def status(self) -> dict[str, Any]:
-        """Counts, hours, per-route coverage, models and store location."""
+    def status(self, videos: bool = False) -> dict[str, Any]:
+        """Counts, hours, per-route coverage, models and store location; with `videos`, also
+        `video_list`: one entry a video (id, path, status, duration, routes, error)."""
         settings = self.engine.settings
-        videos = self.videos()
-        done = [v for v in videos if v.status == "done"]
+        everything = self.videos()
+        done = [v for v in everything if v.status == "done"]
         coverage = {}
         for route in ROUTES:
             if route in OPTIONAL_ROUTES and not any(route in v.routes for v in done):
@@ -335,14 +336,15 @@ class Tenant:
             absent = "missing" if route in settings.routes else "off"
             states = [v.route_state(route) or absent for v in done]
             coverage[route] = {s: states.count(s) for s in sorted(set(states))}
-        return {
+        info = {
             "data_dir": str(settings.data_dir),
             "store": settings.milvus_uri or f"Milvus Lite ({settings.milvus_target})",
             "tenant": self.name,
             "libraries": [lib.name for lib in self.libraries()],
             "videos": len(done),
-            "failed": [{"path": v.path, "error": v.error} for v in videos if v.status == "failed"],
-            "incomplete": [v.path for v in videos if v.status == "indexing"],
+            "failed": [{"video_id": v.id, "path": v.path, "error": v.error}
+                       for v in everything if v.status == "failed"],
+            "incomplete": [v.path for v in everything if v.status == "indexing"],
             "hours": round(sum(v.duration for v in done) / 3600, 3),
             "segments": self.catalog.segment_count(self.name),
             "routes": coverage,
@@ -361,6 +363,10 @@ class Tenant:
             "copies": {v.path: v.routes.get("dna", {}).get("note") for v in done
                        if str(v.routes.get("dna", {}).get("note") or "").startswith("copy of")},
         }
+        if videos:
+            info["video_list"] = [{"id": v.id, "path": v.path, "status": v.status, "duration": v.duration,
+                                   "routes": v.routes, "error": v.error} for v in everything]
+        return info
 
 
     def _semantic_status(self, done: list[VideoRecord]) -> dict[str, Any]:

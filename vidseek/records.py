@@ -111,6 +111,7 @@ class Moment:
     thumbnail: str | None = None
     library_id: int | None = None
     shot: int | None = None  # index of the shot whose keyframe is the thumbnail
+    library: str | None = None  # the library's name: one file indexed in two libraries is two videos
 
     @property
     def name(self) -> str:
@@ -124,6 +125,7 @@ class Moment:
         return {
             "video_id": self.video_id,
             "library_id": self.library_id,
+            "library": self.library,
             "path": self.path,
             "start": round(self.start, 2),
             "end": round(self.end, 2),

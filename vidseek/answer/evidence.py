@@ -17,7 +17,7 @@ import logging
 import math
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from vidseek.errors import QueryError, StoreError
@@ -60,6 +60,8 @@ class Citation:
     thumbnail: str | None = None
     origin: str = ""  # content fingerprint: copies of one file are one source, not several
     spans: list[tuple[str, float, str]] = field(default_factory=list, repr=False)  # (route, start, text) of texts
+    library: str | None = None  # the library's name
+    also_in: list[str] = field(default_factory=list)  # other libraries holding the same file (one source)
 
     @property
     def routes(self) -> list[str]:
@@ -83,11 +85,13 @@ class Citation:
         return _HEADER_TOKENS + sum(estimate_tokens(t) + 4 for _, t in self.texts)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: n, video_id, library_id, path, name, start, end, score, routes, thumbnail, texts, evidence."""
+        """JSON-ready: n, video_id, library_id, path, name, start, end, score, routes, thumbnail, texts, evidence,
+        library, also_in."""
         return {"n": self.n, "video_id": self.video_id, "library_id": self.library_id, "path": self.path,
                 "name": self.name, "start": round(self.start, 2), "end": round(self.end, 2),
                 "score": round(self.score, 4), "routes": self.routes, "thumbnail": self.thumbnail,
-                "texts": [{"route": r, "text": t} for r, t in self.texts], "evidence": self.evidence}
+                "texts": [{"route": r, "text": t} for r, t in self.texts], "evidence": self.evidence,
+                "library": self.library, "also_in": self.also_in}
 
 
 def gather(tenant: Library, plan: Plan, settings: Settings, per_query: int = 12,
@@ -109,7 +113,10 @@ def gather(tenant: Library, plan: Plan, settings: Settings, per_query: int = 12,
         skipped = f", skipped {search.trace.routes_skipped}" if search.trace.routes_skipped else ""
         _note(trace, f"search {text!r} {routes} {plan.filters or ''}-> {len(found)} moments "
                      f"({search.trace.seconds * 1000:.0f} ms{skipped})")
+    moments, also = one_per_file(tenant, moments)
     citations = merge(moments)[:MAX_CITATIONS]
+    for c in citations:
+        c.also_in = sorted(also.get(c.video_id, ()))
     _add_context(tenant, citations, trace)
     kept = fit_budget(citations, settings.llm_max_context_tokens)
     if len(kept) < len(citations):
@@ -121,6 +128,35 @@ def gather(tenant: Library, plan: Plan, settings: Settings, per_query: int = 12,
 def _note(trace: list[str] | None, line: str) -> None:
     if trace is not None:
         trace.append(line)
+
+
+def one_per_file(tenant: Library, moments: list[Moment]) -> tuple[list[Moment], dict[int, set[str]]]:
+    """One file indexed in two libraries is two videos with one content hash, and one source: its
+    moments all point at the copy that has the best one. Also returns, per kept video, the other
+    copies' library names."""
+    ids = {m.video_id for m in moments}
+    if len(ids) < 2:
+        return moments, {}
+    videos = tenant.catalog.videos_by_ids(ids, tenant.name)
+
+    def key(video_id: int) -> str:
+        v = videos.get(video_id)
+        return v.content_hash if v is not None and v.content_hash else f"video:{video_id}"
+
+    best: dict[str, Moment] = {}
+    for m in sorted(moments, key=lambda m: -m.score):
+        best.setdefault(key(m.video_id), m)
+    also: dict[int, set[str]] = {}
+    out = []
+    for m in moments:
+        b = best[key(m.video_id)]
+        if m.video_id != b.video_id:
+            if m.library and m.library != b.library:
+                also.setdefault(b.video_id, set()).add(m.library)
+            m = replace(m, video_id=b.video_id, library_id=b.library_id, library=b.library, path=b.path,
+                        thumbnail=None, shot=None)
+        out.append(m)
+    return out, also
 
 
 def merge(moments: list[Moment]) -> list[Citation]:
@@ -145,7 +181,8 @@ def merge(moments: list[Moment]) -> list[Citation]:
 
 
 def _citation(m: Moment) -> Citation:
-    c = Citation(0, m.video_id, m.library_id, m.path, m.name, m.start, m.end, m.score, thumbnail=m.thumbnail)
+    c = Citation(0, m.video_id, m.library_id, m.path, m.name, m.start, m.end, m.score, thumbnail=m.thumbnail,
+                 library=m.library)
     _absorb(c, m)
     return c
 

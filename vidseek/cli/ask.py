@@ -8,6 +8,8 @@ Usage::
 
 With VIDSEEK_LLM_BASE_URL set the answer is written by that LLM (streamed on a terminal); without
 it (or with --no-llm) it is extractive: quoted sentences, voted on by independent videos.
+A running `vidseek serve` on the data dir, or the resident search process (started as `vidseek
+search` starts it), answers it: the store and the models stay open between questions.
 Exit codes: 0 answered (found or not), 1 the question failed, 2 cannot run (data dir, settings).
 Registered in vidseek/cli/commands.py as `app.command("ask")(ask_command)`.
 """
@@ -16,11 +18,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Annotated, Any, Optional
 
 import typer
 
-from vidseek.cli.common import DataDir, console, fail, one_line, open_engine, out
+from vidseek.cli.common import DataDir, console, fail, load_settings, one_line, open_engine, out, through_server
+from vidseek.cli.results import add_local_paths
 from vidseek.errors import VidseekError
 
 
@@ -31,24 +35,22 @@ def ask_command(
     no_llm: Annotated[bool, typer.Option("--no-llm", help="Answer extractively even if an LLM is set")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show the plan, searches and timings")] = False,
+    server: Annotated[Optional[str], typer.Option(envvar="VIDSEEK_SERVER", help="Ask through this vidseek server URL")] = None,  # noqa: UP045, E501
+    api_key: Annotated[Optional[str], typer.Option(envvar="VIDSEEK_API_KEY", help="Key for --server")] = None,  # noqa: UP045
 ) -> None:
     """Answer a question from the library: a short answer citing moments [n] -> video, start-end."""
-    from vidseek.answer.ask import Asker
-
+    live = not as_json and out.is_terminal
     try:
-        engine = open_engine(data_dir)
+        settings = load_settings(data_dir)
     except VidseekError as exc:
         fail(exc)
     try:
-        with engine:
-            tenant = engine.tenant()
-            if not engine.catalog.done_count(tenant.name):
-                console.print(f"nothing is indexed in {one_line(engine.settings.data_dir)} yet; "
-                              "run `vidseek index <folder>` first")
-            where = {"library_id": tenant.library(library).id} if library else None
-            asker = Asker.from_settings(tenant, engine.settings, use_llm=not no_llm)
-            live = asker.client is not None and not as_json and out.is_terminal
-            answer = _stream(asker, question, where) if live else asker.ask(question, where).to_dict()
+        answer = through_server(settings, server, api_key, start=True,
+                                call=lambda c: _served(c, question, library, no_llm, live))
+        if answer is None:
+            answer = _local(data_dir, question, library, no_llm, live)
+        elif server is None:  # a server on this data dir: its catalog has the paths a local answer shows
+            add_local_paths(settings.data_dir, {"moments": answer["citations"]})
     except VidseekError as exc:
         fail(exc, 1)
     if as_json:
@@ -57,14 +59,52 @@ def ask_command(
     print_answer(answer, verbose)
 
 
-def _stream(asker: Any, question: str, where: dict | None) -> dict:
+def _served(client: Any, question: str, library: str | None, no_llm: bool, live: bool) -> dict:
+    """The answer from a server (`POST /api/ask`), shown as it is written on a terminal."""
+    body: dict[str, Any] = {"question": question, "llm": not no_llm}
+    if library:
+        body["library_id"] = client.library_id(library)
+    events = client.ask(body)
+    return _stream(events) if live else _final(events)
+
+
+def _local(data_dir: Any, question: str, library: str | None, no_llm: bool, live: bool) -> dict:
+    from vidseek.answer.ask import Asker
+
+    try:
+        engine = open_engine(data_dir)
+    except VidseekError as exc:
+        fail(exc)  # exit 2: cannot run
+    with engine:
+        tenant = engine.tenant()
+        if not engine.catalog.done_count(tenant.name):
+            console.print(f"nothing is indexed in {one_line(engine.settings.data_dir)} yet; "
+                          "run `vidseek index <folder>` first")
+        where = {"library_id": tenant.library(library).id} if library else None
+        asker = Asker.from_settings(tenant, engine.settings, use_llm=not no_llm)
+        if live and asker.client is not None:
+            return _stream(asker.stream(question, where))
+        return asker.ask(question, where).to_dict()
+
+
+def _final(events: Iterable[dict]) -> dict:
+    final: dict = {}
+    for event in events:
+        if event["type"] == "done":
+            final = event["answer"]
+    if not final:
+        raise VidseekError("the answer stream ended without an answer")
+    return final
+
+
+def _stream(events: Iterable[dict]) -> dict:
     """Show the answer as it is written, then hand back the final (checked, renumbered) one."""
     from rich.live import Live
     from rich.text import Text
 
     shown, final = "", {}
     with Live(Text(""), console=out, transient=True, refresh_per_second=12) as view:
-        for event in asker.stream(question, where):
+        for event in events:
             if event["type"] == "delta":
                 shown += event["text"]
                 view.update(Text(shown))
@@ -73,6 +113,8 @@ def _stream(asker: Any, question: str, where: dict | None) -> dict:
                 view.update(Text(""))
             elif event["type"] == "done":
                 final = event["answer"]
+    if not final:
+        raise VidseekError("the answer stream ended without an answer")
     return final
 
 
@@ -84,7 +126,8 @@ def print_answer(answer: dict, verbose: bool = False) -> None:
     if answer["citations"]:
         out.print()
     for c in answer["citations"]:
-        out.print(f"[{c['n']}] {c['name']}  {clock(c['start'])}–{clock(c['end'])}  ({_evidence(c)})",
+        also = f"  (also in library {', '.join(c['also_in'])})" if c.get("also_in") else ""
+        out.print(f"[{c['n']}] {c['name']}  {clock(c['start'])}–{clock(c['end'])}  ({_evidence(c)}){also}",
                   markup=False, highlight=False)
     for note in answer["notes"]:
         console.print(f"[yellow]![/yellow] {one_line(note)}")

@@ -15,7 +15,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from vidseek.cli.ask import ask_command
 from vidseek.cli.captions import captions_app
 from vidseek.cli.clips import cut, open_moment
-from vidseek.cli.common import DataDir, console, fail, load_settings, one_line, open_engine, out
+from vidseek.cli.common import (
+    DataDir,
+    console,
+    fail,
+    load_settings,
+    one_line,
+    open_engine,
+    out,
+    serving_url,
+    through_server,
+)
 from vidseek.cli.corpus import corpus_make_command, import_command
 from vidseek.cli.evaluate import eval_command
 from vidseek.cli.people import duplicates_command, people_app
@@ -167,29 +177,11 @@ def _search_served(settings, server: str | None, api_key: str | None, form: dict
                    library: str | None, face: Path | None, clip: Path | None) -> dict | None:
     """The search through `--server`, the data dir's running server, or its resident search process
     (started now if none runs); None when there is none to use, and the data dir is opened here."""
-    from vidseek.serve import resident
-    from vidseek.serve.client import Client, ServerUnreachable
-
-    if server is not None:
-        return Client(server, api_key).search(form, image, library, face=face, clip=clip)
-    def starting() -> None:
-        console.print(f"starting the resident search process for {one_line(settings.data_dir)}: it opens the store "
-                      f"and the models once, and answers later searches in a fraction of a second (stops after "
-                      f"{settings.resident_idle:g} s idle; VIDSEEK_RESIDENT_IDLE=0 turns it off)")
-
-    for attempt in range(2):
-        info = resident.ensure(settings.data_dir, settings.resident_idle, on_start=starting)
-        if info is None:
-            return None
-        key = api_key or info.get("token")
-        try:
-            result = Client(info["url"], key, timeout=300.0).search(form, image, library, face=face, clip=clip)
-            add_local_paths(settings.data_dir, result)
-            return result
-        except ServerUnreachable:
-            if attempt or not resident.forget(settings.data_dir, info):
-                raise  # a server the user started: say it cannot be reached
-    return None
+    result = through_server(settings, server, api_key, start=True,
+                            call=lambda c: c.search(form, image, library, face=face, clip=clip))
+    if result is not None and server is None:
+        add_local_paths(settings.data_dir, result)
+    return result
 
 
 _MARKS = {"done": "✓", None: "·", "unavailable": "x", "failed": "!"}
@@ -200,20 +192,43 @@ def status(
     data_dir: DataDir = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     videos: Annotated[bool, typer.Option("--videos", help="List every video and its routes")] = False,
+    server: Annotated[Optional[str], typer.Option(envvar="VIDSEEK_SERVER", help="Ask this vidseek server URL")] = None,  # noqa: UP045, E501
+    api_key: Annotated[Optional[str], typer.Option(envvar="VIDSEEK_API_KEY", help="Key for --server")] = None,  # noqa: UP045
 ) -> None:
     """Videos, hours, segments, per-route coverage, models and store location."""
     try:
-        with open_engine(data_dir) as lib:
-            info = lib.status()
-            rows = lib.videos() if videos else []
+        settings = load_settings(data_dir)
+        # a running server (or the resident search process) is asked; none is started for this
+        info = through_server(settings, server, api_key, lambda c: c.get("/api/status", videos=videos or None))
+        if info is None:
+            with open_engine(data_dir) as lib:
+                info = lib.status(videos)
+        elif server is None:
+            _add_local_status(settings, info)
     except VidseekError as exc:
         fail(exc)
     if as_json:
-        if videos:
-            info["video_list"] = [{"id": v.id, "path": v.path, "status": v.status, "duration": v.duration,
-                                   "routes": v.routes, "error": v.error} for v in rows]
         out.print_json(json.dumps(info, ensure_ascii=False))
         return
+    _print_status(info)
+
+
+def _add_local_status(settings, info: dict) -> None:
+    """A server on this data dir that lists names (not the owner's resident) gets its paths back from
+    the catalog, as local output shows them."""
+    info.setdefault("data_dir", str(settings.data_dir))
+    info.setdefault("store", f"served by {serving_url(settings.data_dir) or 'a vidseek server'}")
+    entries = [e for e in info["failed"] + info.get("video_list", []) if "path" not in e]
+    if entries:
+        from vidseek.store.catalog import read_paths
+
+        files, _ = read_paths(settings.data_dir / "catalog.sqlite", (e.get("video_id", e.get("id")) for e in entries))
+        for e in entries:
+            e["path"] = files.get(int(e.get("video_id", e.get("id"))), e.pop("name", "?"))
+            e.pop("name", None)
+
+
+def _print_status(info: dict) -> None:
     out.print(f"data dir   {info['data_dir']}\nstore      {info['store']}")
     out.print(f"videos     {info['videos']} ({info['hours']:.2f} h), segments {info['segments']}, "
               f"failed {len(info['failed'])}, incomplete {len(info['incomplete'])}")
@@ -231,13 +246,14 @@ def status(
         out.print(f"faces      {info['faces']} face tracks; `vidseek people` groups them by person")
     for path, note in (info.get("copies") or {}).items():
         out.print(f"copy       {one_line(path)}: {one_line(note)}", highlight=False)
+    rows = info.get("video_list") or []
     if rows:  # one line a video, route states as one mark each, so it fits 80 columns with every route
         letters = " ".join(r[0] for r in ROUTES)
         out.print(f"\n{'id':>5}  {'status':<8} {'dur':>6}  {letters}  path", highlight=False)
         for v in rows:
-            marks = " ".join(_MARKS.get(v.route_state(r), "?") for r in ROUTES)
-            line = f"{v.id:>5}  {v.status:<8} {v.duration:>5.0f}s  {marks}  {one_line(v.path)}"
-            out.print(line + (f"  ({one_line(v.error)})" if v.error else ""), highlight=False, markup=False)
+            marks = " ".join(_MARKS.get((v["routes"].get(r) or {}).get("state"), "?") for r in ROUTES)
+            line = f"{v['id']:>5}  {v['status']:<8} {v['duration']:>5.0f}s  {marks}  {one_line(v['path'])}"
+            out.print(line + (f"  ({one_line(v['error'])})" if v["error"] else ""), highlight=False, markup=False)
         legend = ", ".join(f"{r[0]} {r}" for r in ROUTES)
         out.print(f"routes: {legend}; ✓ done, · not indexed, x model unavailable, ! failed (`status --json` says why)",
                   highlight=False)

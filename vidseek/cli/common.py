@@ -4,15 +4,19 @@ opening with clear errors, and the one-line error exit."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
 from vidseek.cli.output import console, one_line, out
 from vidseek.errors import DataDirLockedError, VidseekError
 
-__all__ = ["DataDir", "console", "fail", "load_settings", "one_line", "open_engine", "out", "serving_url"]
+T = TypeVar("T")
+
+__all__ = ["DataDir", "console", "fail", "load_settings", "one_line", "open_engine", "out", "serving_url",
+           "through_server"]
 
 DataDir = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional on 3.10
@@ -65,6 +69,36 @@ def serving_url(data_dir: Path | None) -> str | None:
     from vidseek.serve.client import running_server
 
     return running_server(load_settings(data_dir).data_dir)
+
+
+def through_server(settings, server: str | None, api_key: str | None, call: Callable[[Any], T],
+                   start: bool = False) -> T | None:
+    """`call(client)` against `--server`, else against the live server of the data dir: a `vidseek
+    serve`, or the resident search process (started first when `start`). None when there is none to
+    use: the caller opens the data dir itself. A resident that died under the call is replaced once."""
+    from vidseek.serve import resident
+    from vidseek.serve.client import Client, ServerUnreachable
+
+    if server is not None:
+        return call(Client(server, api_key))
+
+    def starting() -> None:
+        console.print(f"starting the resident search process for {one_line(settings.data_dir)}: it opens the store "
+                      f"and the models once, and answers later commands in a fraction of a second (stops after "
+                      f"{settings.resident_idle:g} s idle; VIDSEEK_RESIDENT_IDLE=0 turns it off)")
+
+    idle = settings.resident_idle if start else 0
+    for attempt in range(2):
+        info = resident.ensure(settings.data_dir, idle, on_start=starting)
+        if info is None:
+            return None
+        key = api_key or info.get("token")
+        try:
+            return call(Client(info["url"], key, timeout=300.0 if info.get("resident") else 60.0))
+        except ServerUnreachable:
+            if attempt or not resident.forget(settings.data_dir, info):
+                raise  # a server the user started: say it cannot be reached
+    return None
 
 
 def fail(exc: Exception, code: int = 2) -> None:

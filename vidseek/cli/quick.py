@@ -79,11 +79,12 @@ def search(argv: list[str]) -> int | None:
     fields = parse(argv)
     if fields is None:
         return None
+    from vidseek.serve.resident import usable
     from vidseek.store.lock import server_info
 
     folder = data_dir(fields.pop("data_dir", None))
     info = server_info(folder)
-    if info is None:
+    if not usable(info):  # none, or a resident with other settings: the full command replaces it
         return None
     as_json, verbose = fields.pop("as_json"), fields.pop("verbose")
     if not fields["routes"]:

@@ -54,11 +54,13 @@ def print_search(query: str | None, result: dict, as_json: bool, verbose: bool) 
         cutoff = result.get("min_score")
         cut = f" ({cutoff:.2f})" if cutoff is not None else ""
         out.print(f"no match above the cutoff{cut}; try other words or --min-score 0")
+    several = len({m.get("library_id") for m in moments}) > 1  # then each hit says which library
     for i, m in enumerate(moments, 1):
         name = m.get("path") or m.get("name")
         span = f"{clock(m['start'])}–{clock(m['end'])}"
         routes = ", ".join(m["routes"])
-        out.print(f"[bold]{i:>2}. {one_line(name)}[/bold]  {span}  score {m['score']:.2f}  \\[{routes}]")
+        where = f"  library {one_line(m.get('library') or m.get('library_id'))}" if several else ""
+        out.print(f"[bold]{i:>2}. {one_line(name)}[/bold]  {span}  score {m['score']:.2f}  \\[{routes}]{where}")
         for e in m["evidence"]:
             how = f" ({e['match']})" if e.get("match") else ""
             if e.get("box"):  # a face: who (when named) and where on the frame

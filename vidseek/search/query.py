@@ -455,8 +455,10 @@ class Search:
         moments = fuse(hits, paths, shots.__getitem__, self._per_video)
         moments = [m for m in moments if m.score >= self._min_score]
         self.total = len(moments)
+        names = {lib.id: lib.name for lib in catalog.libraries(self._tenant)} if moments else {}
         for m in moments:
             m.library_id = videos[m.video_id].library_id
+            m.library = names.get(m.library_id)
         self.trace.seconds = time.perf_counter() - t0
         return moments[self._offset : self._offset + self._limit]
 

@@ -40,7 +40,7 @@ from vidseek.serve import resident as resident_mode
 from vidseek.serve.auth import Authenticator
 from vidseek.serve.guard import Guard, HostPolicy
 from vidseek.serve.jobs import JobRunner
-from vidseek.serve.routes import ask, jobs, libraries, people, search, session, videos
+from vidseek.serve.routes import ask, jobs, libraries, people, search, session, status, videos
 from vidseek.serve.safety import PathRejected, UploadRejected
 from vidseek.settings import Settings
 
@@ -72,7 +72,8 @@ def create_app(settings: Settings, bound_to_loopback: bool = True, url: str | No
             if url:
                 info: dict = {"url": url, "pid": os.getpid()}
                 if token is not None:
-                    info |= {"resident": True, "token": token, "idle_seconds": resident_idle}
+                    info |= {"resident": True, "token": token, "idle_seconds": resident_idle,
+                             "env": resident_mode.env_key()}
                 marker = resident_mode.write_marker(settings.data_dir, info)
             idle = None
             if resident_idle is not None and activity is not None:
@@ -95,7 +96,7 @@ def create_app(settings: Settings, bound_to_loopback: bool = True, url: str | No
                   description="Multimodal video search: find the moments that match a sentence or an image.")
     app.state.settings = settings
     app.state.max_upload_bytes = settings.max_upload_mb * 1024 * 1024
-    for module in (session, libraries, videos, jobs, search, ask, people):
+    for module in (session, libraries, videos, jobs, search, ask, people, status):
         app.include_router(module.router, prefix="/api")
     _add_error_handlers(app)
     app.add_middleware(UploadLimit, max_bytes=app.state.max_upload_bytes)

@@ -6,6 +6,8 @@ can send its searches to the server instead of failing on the data dir lock.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +47,15 @@ class Client:
         except httpx.HTTPError as exc:
             raise VidseekError(f"cannot reach the vidseek server at {self.url}: {exc}") from None
         if response.status_code >= 400:
-            try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
-                detail = response.text[:200]
-            raise VidseekError(f"server {self.url} answered {response.status_code}: {detail}")
+            self._raise_for(response)
         return response.json() if response.content else None
+
+    def _raise_for(self, response: Any) -> None:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text[:200]
+        raise VidseekError(f"server {self.url} answered {response.status_code}: {detail}")
 
     def library_id(self, name: str) -> int:
         for lib in self._call("GET", "/api/libraries"):
@@ -76,6 +81,31 @@ class Client:
             except OSError as exc:
                 raise VidseekError(f"{path}: cannot read the {name} file ({exc.strerror})") from None
         return self._call("POST", "/api/search", data=form, files=files)
+
+    def ask(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """POST /api/ask as Server-Sent Events: each event's JSON (`plan`, `citations`, `delta`...,
+        `done`); an `error` event becomes a VidseekError."""
+        import httpx
+
+        try:
+            with self.http.stream("POST", "/api/ask", json={**body, "stream": True}) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._raise_for(response)
+                data: list[str] = []
+                for line in response.iter_lines():
+                    if line.startswith("data:"):
+                        data.append(line[5:].strip())
+                    elif not line and data:
+                        event = json.loads("\n".join(data))
+                        data = []
+                        if event.get("type") == "error":
+                            raise VidseekError(f"server {self.url}: {event.get('detail')}")
+                        yield event
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            raise ServerUnreachable(f"cannot reach the vidseek server at {self.url}: {exc}") from None
+        except httpx.HTTPError as exc:
+            raise VidseekError(f"cannot reach the vidseek server at {self.url}: {exc}") from None
 
     def get(self, path: str, **params: Any) -> Any:
         return self._call("GET", path, params={k: v for k, v in params.items() if v is not None})

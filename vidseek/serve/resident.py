@@ -12,11 +12,15 @@ models and the store stay open in a small server that the CLI starts on demand.
   index`, `vidseek serve`, or a Python script never find the data dir taken by it.
 - A kill -9 leaves a stale server.json whose pid is gone (ignored) and no lock (the kernel drops it).
 - Several terminals at once: `resident.lock` lets one of them start it; the others wait for it.
+- It runs with the settings of the terminal that started it. Its server.json holds `env_key()` of
+  them (the vidseek version and the VIDSEEK_* variables); a command run with other settings (say a
+  new VIDSEEK_LLM_BASE_URL) stops it and starts one with its own, never gets answers from the old.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import secrets
@@ -35,6 +39,24 @@ LOG_FILE = "resident.log"
 # Opening the store of a big data dir and loading the query models (100k segments: about 70 s here,
 # most of it Milvus Lite loading its collections), on a loaded machine.
 START_TIMEOUT = 600.0
+# What the client side reads, not the resident: changing these does not need a new resident.
+_CLIENT_SIDE = frozenset({"VIDSEEK_DATA_DIR", "VIDSEEK_RESIDENT_IDLE", "VIDSEEK_API_KEY", "VIDSEEK_SERVER"})
+
+
+def env_key(environ: dict[str, str] | None = None) -> str:
+    """A digest of what a resident's answers depend on besides the data: the vidseek version and
+    every VIDSEEK_* variable the server reads."""
+    from vidseek import __version__
+
+    environ = os.environ if environ is None else environ
+    items = sorted((k, v) for k, v in environ.items() if k.startswith("VIDSEEK_") and k not in _CLIENT_SIDE)
+    return hashlib.sha256(json.dumps([__version__, items]).encode()).hexdigest()[:16]
+
+
+def usable(info: dict[str, Any] | None) -> bool:
+    """A live server's info that this process may send its requests to: any `vidseek serve`, and a
+    resident one started with this process's settings."""
+    return info is not None and (not info.get("resident") or info.get("env") == env_key())
 
 
 def ensure(data_dir: Path, idle: float, timeout: float = START_TIMEOUT,
@@ -44,8 +66,10 @@ def ensure(data_dir: Path, idle: float, timeout: float = START_TIMEOUT,
     output is in resident.log), so the caller opens the data dir itself and reports what it finds.
     `on_start()` is called when this call starts one (the CLI says so: it can take a while)."""
     info = server_info(data_dir)
-    if info is not None or idle <= 0:
+    if usable(info):
         return info
+    if idle <= 0:
+        return None  # none, or a resident with other settings: the caller opens the data dir (it yields)
     data_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(data_dir / START_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -59,8 +83,10 @@ def ensure(data_dir: Path, idle: float, timeout: float = START_TIMEOUT,
                     return server_info(data_dir)
                 time.sleep(0.05)
         info = server_info(data_dir)
-        if info is not None:
+        if usable(info):
             return info
+        if info is not None:  # a resident started with other settings (or an older vidseek)
+            stop(data_dir)
         if DataDirLock(data_dir).busy():  # indexing (or a script) has it: a resident could not open it
             return None
         if on_start is not None:

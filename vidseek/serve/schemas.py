@@ -220,6 +220,7 @@ class EvidenceOut(BaseModel):
 class MomentOut(BaseModel):
     video_id: int
     library_id: int | None
+    library: str | None = None  # its name
     name: str
     start: float
     end: float
@@ -240,7 +241,7 @@ class MomentOut(BaseModel):
         face = next((e for e in m.evidence if e.face_id is not None and e.thumbnail == m.thumbnail), None)
         if thumb is None and face is not None:
             thumb = f"/api/faces/{face.face_id}/thumbnail"
-        return cls(video_id=m.video_id, library_id=m.library_id, name=m.name, start=data["start"],
+        return cls(video_id=m.video_id, library_id=m.library_id, library=m.library, name=m.name, start=data["start"],
                    end=data["end"], score=data["score"], routes=data["routes"], thumbnail_url=thumb,
                    media_url=f"/api/videos/{m.video_id}/media", evidence=data["evidence"],
                    path=m.path if local else None, thumbnail=m.thumbnail if local else None)

@@ -347,7 +347,9 @@ function renderResults(res, append, seq) {
   const grid = $('#results');
   const start = state.search.moments.length - moments.length;
   if (!append) grid.replaceChildren();
-  const cards = moments.map((m, i) => momentCard(m, start + i));
+  // one file indexed in two libraries is two hits: each card then says which library it is from
+  const library = new Set(state.search.moments.map((m) => m.library_id)).size > 1;
+  const cards = moments.map((m, i) => momentCard(m, start + i, { library }));
   grid.append(...cards);
   const more = $('#load-more');
   const hadFocus = document.activeElement === more;
@@ -378,7 +380,7 @@ const FACE_THUMB = /^\/api\/faces\/\d+\/thumbnail$/;
 const faceEvidence = (m) => (m.evidence || []).find((e) => e.route === 'face' && e.face_id != null) || null;
 const personLabel = (name) => name || 'no name';
 
-function momentCard(m, index, { person = true } = {}) {
+function momentCard(m, index, { person = true, library = false } = {}) {
   const range = `${fmtTime(m.start)}–${fmtTime(m.end)}`;
   const face = faceEvidence(m);
   // a face moment shows the frame with the face boxed (the shot's thumbnail may be another frame)
@@ -387,7 +389,7 @@ function momentCard(m, index, { person = true } = {}) {
   const who = face ? personLabel(face.text) : null;
   const score = m.score != null ? el('span', { class: 'score', title: 'score' }, fmtScore(m.score)) : null;
   const label = [`Play ${m.name} from ${range}`, m.score != null ? `score ${fmtScore(m.score)}` : null,
-    face ? `person: ${who}` : null].filter(Boolean).join(', ');
+    face ? `person: ${who}` : null, library && m.library ? `library ${m.library}` : null].filter(Boolean).join(', ');
   return el('article', {
     class: `moment-card${face ? ' face-moment' : ''}`, tabindex: 0, role: 'button', 'aria-label': label,
     dataset: { videoId: m.video_id, start: m.start, end: m.end, index, faceId: face ? face.face_id : null },
@@ -397,6 +399,7 @@ function momentCard(m, index, { person = true } = {}) {
     el('div', { class: 'card-head' },
       el('span', { class: 'card-name', title: m.name }, m.name), score),
     face && person ? el('div', { class: `card-person${face.text ? '' : ' muted'}`, title: 'the person on screen' }, who) : null,
+    library && m.library ? el('div', { class: 'card-library muted', title: 'library' }, m.library) : null,
     el('div', { class: 'badges' }, (m.routes || []).map(badge)),
     evidenceList(m.evidence, 3)));
 }
