@@ -277,6 +277,18 @@ def test_a_no_op_reindex_loads_no_model_and_opens_no_store(indexed, clips):
         assert engine._store is None, "the store was opened"
 
 
+def test_a_no_op_reindex_imports_no_media_or_array_library(indexed, clips):
+    """`vidseek index` on unchanged files reads the catalog and the model versions only: PyAV, NumPy,
+    Pillow and the model runtimes stay unloaded, which is most of a fresh process's start-up."""
+    data, env, _ = indexed
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "vidseek.cli", "index", str(clips),
+                           "--data-dir", str(data)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and f"unchanged {len(SENTENCES)}" in done.stderr, done.stderr[-2000:]
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    heavy = {"numpy", "av", "PIL", "faster_whisper", "ctranslate2", "onnxruntime", "rapidocr", "pymilvus", "dlib"}
+    assert loaded & heavy == set(), f"a no-op re-index imported {sorted(loaded & heavy)}"
+
+
 def test_search_json_has_moments_with_evidence(indexed, clips):
     data, env, _ = indexed
     moments = search_json(data, SENTENCES["kite"], env, "--limit", "5")

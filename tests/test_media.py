@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from vidseek.errors import MediaError
-from vidseek.media import detect_segments, frame_distance, is_video_candidate, probe, sample_frames, synth
+from vidseek.media import detect_segments, frame_distance, is_video_candidate, sample_frames, synth
+from vidseek.media.probe import probe
 from vidseek.media.synth import AudioClip, Scene, Shape, make_audio, make_bad_inputs, make_video
 from vidseek.media.thumbs import save_thumbnail
 from vidseek.records import Frame

@@ -179,12 +179,13 @@ def test_an_old_data_dir_is_migrated_and_embedded_without_decoding(library, tmp_
     old = tmp_path / "old"
     _legacy_copy(data, old)
     import vidseek.index.pipeline as pipeline
+    import vidseek.media.frames as frames
 
     def no_decoding(*a, **k):
         raise AssertionError("embedding stored rows must not decode the video again")
 
     monkeypatch.setattr(pipeline, "probe", no_decoding)
-    monkeypatch.setattr(pipeline, "sample_frames", no_decoding)
+    monkeypatch.setattr(frames, "sample_frames", no_decoding)  # the pipeline imports it when it decodes
     with vidseek.open(old, routes="speech,ocr,title") as engine:  # as indexed: no new route to add
         before = engine.store.count()["text"]
         assert engine.store.text_name == "vidseek_text_896"

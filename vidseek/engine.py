@@ -21,14 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from vidseek.errors import NotFoundError, VidseekError
 from vidseek.index.analyzers import Analyzers
 from vidseek.index.pipeline import FileResult, Progress, VideoIndexer, internal_error
 from vidseek.index.scan import scan
 from vidseek.records import OPTIONAL_ROUTES, ROUTES
-from vidseek.search.query import Search, SearchDeps
 from vidseek.settings import LibrarySettings, Settings
 from vidseek.store.catalog import (
     DEFAULT_LIBRARY,
@@ -41,9 +38,12 @@ from vidseek.store.catalog import (
 from vidseek.store.faces import FaceRecord, PersonRecord
 from vidseek.store.lock import DataDirLock
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # loaded on first use: a no-op re-index never needs NumPy, the store or search
+    import numpy as np
+
     from vidseek.search.copies import CopyGroup, CopyMatch
-from vidseek.store.milvus import MilvusStore
+    from vidseek.search.query import Search, SearchDeps
+    from vidseek.store.milvus import MilvusStore
 
 
 @dataclass
@@ -88,11 +88,15 @@ class Engine:
     @property
     def store(self) -> MilvusStore:
         if self._store is None:
+            from vidseek.store.milvus import MilvusStore
+
             self._store = MilvusStore(self.settings, text_dim=self.analyzers.text_dim())
         return self._store
 
     def search_deps(self) -> SearchDeps:
         """What a `Search` reads; the store opens on the first search that needs it."""
+        from vidseek.search.query import SearchDeps
+
         return SearchDeps(self.settings, self.catalog, lambda: self.store, self.analyzers)
 
     def close(self) -> None:
@@ -235,6 +239,8 @@ class Tenant:
                face: np.ndarray | bytes | str | Path | None = None, clip: str | Path | None = None) -> Search:
         """A query over this tenant's libraries: text, an example image, a face photo (or a mix of
         them), or a clip on its own (where its picture, or a re-cut of it, appears)."""
+        from vidseek.search.query import Search
+
         return Search(self.engine.search_deps(), self.name, text, image, face, clip)
 
     # people and copies --------------------------------------------------------------------
@@ -256,6 +262,8 @@ class Tenant:
 
     def merge_people(self, person_id: int, others: Iterable[int]) -> PersonRecord:
         """Fold `others` into `person_id` (the same person, split by the clustering)."""
+        import numpy as np
+
         from vidseek.index.people import centroid_of
 
         keep = self.person(person_id)
@@ -279,6 +287,8 @@ class Tenant:
 
     def split_person(self, person_id: int) -> list[PersonRecord]:
         """Split one person in two (two people the clustering mixed up); returns both."""
+        import numpy as np
+
         from vidseek.index.people import centroid_of, split
 
         self.person(person_id)

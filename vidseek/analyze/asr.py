@@ -26,16 +26,15 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from vidseek.analyze.base import Model
 from vidseek.errors import MediaError, ModelUnavailableError
 from vidseek.records import SPEECH, TextSpan
 from vidseek.settings import Settings
 from vidseek.text import display_text
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # NumPy loads when audio or images are read, not on import (a no-op re-index)
     import av
+    import numpy as np
     from faster_whisper import WhisperModel
     from faster_whisper.transcribe import Segment as WhisperSegment
     from faster_whisper.transcribe import TranscriptionInfo
@@ -375,6 +374,8 @@ class Transcript(Iterator[TextSpan]):
         return next(self._start())
 
     def _samples(self) -> np.ndarray:
+        import numpy as np
+
         if self._audio is None:
             src = self._source
             audio = src if isinstance(src, np.ndarray) else load_audio(src)
@@ -471,6 +472,7 @@ def load_audio(path: str | Path) -> np.ndarray:
     fail every file, and so that opening goes through the same options as `media.probe`.
     """
     import av
+    import numpy as np
 
     from vidseek.media.probe import OPEN_OPTIONS
 
@@ -491,6 +493,7 @@ _FIFO_SAMPLES = 500_000
 def _decode_first_audio(container: av.container.InputContainer) -> np.ndarray:
     """int16 mono samples at SAMPLE_RATE of the container's first audio stream."""
     import av
+    import numpy as np
 
     resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
     chunks = [out.to_ndarray().reshape(-1) for block in _blocks(container) for out in resampler.resample(block)]

@@ -28,14 +28,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from vidseek.analyze.base import Model
 from vidseek.errors import ModelUnavailableError
 from vidseek.settings import Settings
 from vidseek.text import has_cjk
+
+if TYPE_CHECKING:  # NumPy loads on the first encode, not on import (a no-op re-index never needs it)
+    import numpy as np
 
 CONFIG_FILE = "vidseek_model.json"
 VISUAL_FILE = "visual.onnx"
@@ -230,6 +231,8 @@ def calibrate_cosine(cosine: np.ndarray, calibration: dict[str, Any]) -> np.ndar
 
     Usage: `calibrate_cosine(np.array([0.2, 0.3]), {"kind": "linear", "low": 0.18, "high": 0.32})`
     """
+    import numpy as np
+
     cosine = np.asarray(cosine, dtype=np.float32)
     if calibration["kind"] == "sigmoid":
         logits = cosine * float(calibration["scale"]) + float(calibration["bias"])
@@ -243,6 +246,7 @@ def preprocess_image(image: np.ndarray, config: EncoderConfig) -> np.ndarray:
 
     Usage: `pixels = preprocess_image(frame, config)`
     """
+    import numpy as np
     from PIL import Image
 
     size = config.image_size
@@ -277,6 +281,8 @@ def clean_text(text: str, config: EncoderConfig) -> str:
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     vectors = np.asarray(vectors, dtype=np.float32)
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
@@ -292,8 +298,8 @@ class _Graph:
     length: int | None  # ... and (text) exactly this many tokens
 
 
-_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int32)": np.int32,
-           "tensor(int64)": np.int64}  # fmt: skip
+_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int32)": "int32",
+           "tensor(int64)": "int64"}  # ONNX input type -> NumPy dtype name
 _OUTPUT_NAMES = {"visual": ("image_embeds", "embeddings", "embedding", "pooler_output"),
                  "textual": ("text_embeds", "embeddings", "embedding", "pooler_output")}  # fmt: skip
 
@@ -321,10 +327,12 @@ def _pick_output(session: Any, wanted: str | None, tower: str, path: Path) -> st
 
 
 def _inspect(session: Any, config: EncoderConfig, tower: str, path: Path) -> _Graph:
+    import numpy as np
+
     inputs: dict[str, tuple[str, Any]] = {}
     for graph_input in session.get_inputs():
         role = "pixel_values" if tower == "visual" else config.input_names.get(graph_input.name, graph_input.name)
-        dtype = _DTYPES.get(graph_input.type)
+        dtype = np.dtype(_DTYPES[graph_input.type]).type if graph_input.type in _DTYPES else None
         # pixels are fed normalised (a graph taking raw uint8 would get garbage), tokens as integers
         floats = dtype in (np.float32, np.float16)
         feedable = floats if tower == "visual" else dtype is not None and not floats and role in TEXT_ROLES
@@ -481,6 +489,8 @@ class ImageTextEncoder(Model):
 
     def _run(self, graph: _Graph, feeds: dict[str, np.ndarray], rows: int, step: int) -> np.ndarray:
         """Run in chunks of `step` rows (of exactly `graph.batch` when the graph is exported for it)."""
+        import numpy as np
+
         step = graph.batch or step
         out = []
         for start in range(0, rows, step):
@@ -490,12 +500,16 @@ class ImageTextEncoder(Model):
 
     def embed_pixels(self, pixels: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """Preprocessed pixels (N, 3, S, S) -> the visual graph's raw (N, dim) output."""
+        import numpy as np
+
         graph = self._graph("visual")
         name, (_, dtype) = next(iter(graph.inputs.items()))
         return self._run(graph, {name: np.asarray(pixels, dtype)}, len(pixels), batch_size or self.batch_size)
 
     def embed_tokens(self, tokens: dict[str, np.ndarray], batch_size: int | None = None) -> np.ndarray:
         """`tokenize` output (by role) -> the text graph's raw (N, dim) output."""
+        import numpy as np
+
         graph = self._graph("textual")
         feeds = {name: np.asarray(tokens[role], dtype) for name, (role, dtype) in graph.inputs.items()}
         return self._run(graph, feeds, len(tokens["input_ids"]), batch_size or self.batch_size)
@@ -505,6 +519,8 @@ class ImageTextEncoder(Model):
 
         Usage: `vectors = encoder.encode_images([frame1, frame2])`
         """
+        import numpy as np
+
         config = self.config
         if not len(images):
             return np.zeros((0, config.dim), np.float32)
@@ -519,6 +535,8 @@ class ImageTextEncoder(Model):
 
         Usage: `encoder.tokenize(["a dog"])["input_ids"]`
         """
+        import numpy as np
+
         config = self.config
         encodings = self._tokenizer.encode_batch([clean_text(text, config) for text in texts])
         length = config.max_length if config.padding == "max_length" else max(len(e.ids) for e in encodings)
@@ -531,6 +549,8 @@ class ImageTextEncoder(Model):
 
     def encode_texts(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
         """Queries -> (N, dim) float32, L2-normalised. Usage: `encoder.encode_texts(["红色的车"])`"""
+        import numpy as np
+
         config = self.config
         if not len(texts):
             return np.zeros((0, config.dim), np.float32)

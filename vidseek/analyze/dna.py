@@ -84,11 +84,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from vidseek.analyze.dna_format import CODE_BITS, DNA_VERSION  # here too: the format is this module's
 from vidseek.errors import MediaError
 from vidseek.records import Frame
 
-DNA_VERSION = "vdna1"  # change whenever a code, weight or threshold changes meaning
-CODE_BITS = 96
 CODE_BYTES = CODE_BITS // 8
 
 # -- the per-frame code -----------------------------------------------------------------------

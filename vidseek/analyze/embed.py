@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import threading
 from collections import OrderedDict
@@ -27,14 +28,15 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import metadata, resources
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from vidseek.analyze.base import Model
 from vidseek.errors import ModelUnavailableError
 from vidseek.settings import Settings
 from vidseek.text import has_cjk, normalize
+
+if TYPE_CHECKING:  # NumPy loads on the first encode, not on import (a no-op re-index never needs it)
+    import numpy as np
 
 LANGS = ("en", "zh")  # background languages; rows in other scripts are compared with the latin one
 # Chosen on benchmarks/data/text_retrieval.jsonl (dev split) with benchmarks/text_embed.py:
@@ -64,6 +66,8 @@ class Encoder(Model):
         self._run_lock = threading.Lock()  # one native model handle: calls from server threads take turns
 
     def encode(self, texts: Sequence[str], query: bool = False) -> np.ndarray:
+        import numpy as np
+
         self.load()
         if not len(texts):
             return np.zeros((0, self.dim), np.float32)
@@ -237,6 +241,8 @@ class OnnxEncoder(Encoder):
         return self._version
 
     def _encode(self, texts: list[str], query: bool) -> np.ndarray:
+        import numpy as np
+
         prefix = self.spec.query_prefix if query else self.spec.passage_prefix
         out = []
         for start in range(0, len(texts), 16):
@@ -271,6 +277,8 @@ class TextModelSpec:
     note: str = ""
 
     def weights(self, same_language: bool) -> np.ndarray:
+        import numpy as np
+
         chosen = self.same if same_language else self.cross
         w = np.asarray(chosen or [1.0] * len(self.members), dtype=np.float32)
         return w / w.sum()
@@ -303,7 +311,7 @@ class TextEmbedder(Model):
         super().__init__(spec.name, settings)
         self.spec = spec
         self.members = list(members)
-        self._scale = 1.0 / np.sqrt(len(self.members))
+        self._scale = 1.0 / math.sqrt(len(self.members))
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._background: _Background | None = None
         self._bg_lock = threading.Lock()
@@ -321,6 +329,8 @@ class TextEmbedder(Model):
 
     @property
     def _slices(self) -> list[slice]:
+        import numpy as np
+
         bounds = np.cumsum([0] + [m.dim for m in self.members])
         return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
@@ -336,12 +346,16 @@ class TextEmbedder(Model):
 
     # encoding -----------------------------------------------------------------------------
     def _concat(self, texts: Sequence[str], query: bool) -> np.ndarray:
+        import numpy as np
+
         clean = [normalize(t) or " " for t in texts]  # lower-cased, Simplified: measured better (BENCHMARKS.md)
         parts = [m.encode(clean, query) for m in self.members]
         return np.concatenate(parts, axis=1) * self._scale
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         """Stored rows -> (N, dim) float32 of unit length, in batches (e5's memory grows ~0.7 MB a text)."""
+        import numpy as np
+
         self.load()
         if not len(texts):
             return np.zeros((0, self.dim), np.float32)
@@ -350,6 +364,8 @@ class TextEmbedder(Model):
 
     def encode_query(self, text: str) -> np.ndarray:
         """One query -> (dim,) float32; the same text is encoded once (ask runs several searches)."""
+        import numpy as np
+
         self.load()
         cached = self._cached(text)
         if cached is not None:
@@ -378,6 +394,8 @@ class TextEmbedder(Model):
 
     def background(self) -> _Background:
         """The background vectors, computed once per model version and cached in the model dir."""
+        import numpy as np
+
         with self._bg_lock:
             if self._background is not None:
                 return self._background
@@ -408,6 +426,8 @@ class TextEmbedder(Model):
         unrelated sentences in that language, in units of their typical spread; members are weighed
         by whether the row is in the query's language. Rows stored without a vector score 0.
         """
+        import numpy as np
+
         rows = np.asarray(rows, dtype=np.float32).reshape(len(texts), self.dim)
         if not len(texts):
             return np.zeros(0, np.float32)
@@ -434,12 +454,16 @@ class TextEmbedder(Model):
 
 def _typical_spread(vectors: np.ndarray) -> float:
     """Median over background sentences of the std of their cosines with the others."""
+    import numpy as np
+
     sims = vectors @ vectors.T
     np.fill_diagonal(sims, np.nan)
     return float(np.nanmedian(np.nanstd(sims, axis=1)))
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray] | None:
+    import numpy as np
+
     try:
         with np.load(path) as data:
             return {k: data[k] for k in data.files}
@@ -448,6 +472,8 @@ def _read_npz(path: Path) -> dict[str, np.ndarray] | None:
 
 
 def _write_npz(path: Path, arrays: dict[str, Any]) -> None:
+    import numpy as np
+
     try:  # a read-only model dir only costs the recomputation next time
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")

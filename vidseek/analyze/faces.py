@@ -35,12 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from vidseek.analyze.base import Model
 from vidseek.errors import ModelUnavailableError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from vidseek.records import Frame
     from vidseek.settings import Settings
 
@@ -217,6 +217,8 @@ class FaceModel(Model):
         """Faces of a query photo, best first (big and clearly a face), trying harder than `detect`:
         the photo is scanned at up to PHOTO_MAX_SIDE with a border, then enlarged 2x (and 4x) while
         no face, or only an unsure one, is found, which reaches faces of ~40 px (~20 px in small photos)."""
+        import numpy as np
+
         image = _rgb(image)
         work, scale = _fit(image, PHOTO_MAX_SIDE)
         pad = round(PHOTO_PAD * max(work.shape[:2]))
@@ -258,6 +260,8 @@ class FaceModel(Model):
 
     def _chip(self, image: np.ndarray, found: _Found) -> np.ndarray:
         """The aligned 150x150 face chip of one detection (5 landmarks), from the full-size image."""
+        import numpy as np
+
         self.load()
         left, top, right, bottom = (round(v) for v in found.rect)
         with self._describe_lock:
@@ -266,6 +270,8 @@ class FaceModel(Model):
 
     def _describe(self, chips: Sequence[np.ndarray]) -> np.ndarray:
         """Unit float32 vectors (n, 128) of aligned chips."""
+        import numpy as np
+
         if not chips:
             return np.zeros((0, self.dim), np.float32)
         self.load()
@@ -288,6 +294,8 @@ class _Found:
 
 def _rgb(image: np.ndarray) -> np.ndarray:
     """A C-contiguous RGB uint8 (H, W, 3) array, as dlib's bindings require."""
+    import numpy as np
+
     image = np.asarray(image)
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
@@ -302,6 +310,8 @@ def _rgb(image: np.ndarray) -> np.ndarray:
 
 def _grey(image: np.ndarray) -> np.ndarray:
     """Luma (BT.601) of an RGB uint8 image, C-contiguous, as dlib's detector takes it."""
+    import numpy as np
+
     try:
         import cv2
     except ImportError:
@@ -312,6 +322,8 @@ def _grey(image: np.ndarray) -> np.ndarray:
 
 def _fit(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     """Shrink so the long side is <= max_side; the image and the factor back to the original."""
+    import numpy as np
+
     height, width = image.shape[:2]
     ratio = max_side / max(height, width)
     if ratio >= 1:
@@ -329,6 +341,8 @@ def _fit(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
@@ -659,6 +673,8 @@ class FaceScanner:
 
 def _layout(image: np.ndarray) -> np.ndarray:
     """16x16 colour layout (0..1) from a 64x64 grid of pixels: a few microseconds at any size."""
+    import numpy as np
+
     height, width = image.shape[:2]
     rows = np.linspace(0, height - 1, 64).astype(np.intp)
     cols = np.linspace(0, width - 1, 64).astype(np.intp)
@@ -667,6 +683,8 @@ def _layout(image: np.ndarray) -> np.ndarray:
 
 
 def _layout_distance(a: np.ndarray, b: np.ndarray) -> float:
+    import numpy as np
+
     if a.shape != b.shape:
         return 1.0
     return min(1.0, 4.0 * float(np.abs(a - b).mean()))

@@ -22,15 +22,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from vidseek.analyze.base import Model
 from vidseek.errors import ModelUnavailableError
 from vidseek.records import OCR, Segment, TextSpan
 from vidseek.settings import Settings
 from vidseek.text import display_text, normalize
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # NumPy loads when audio or images are read, not on import (a no-op re-index)
+    import numpy as np
     from rapidocr import RapidOCR
 
 Box = tuple[tuple[float, float], ...]  # four (x, y) corners, clockwise from top-left
@@ -150,6 +149,8 @@ class TextReader(Model):
 
     def read(self, image: np.ndarray) -> list[OcrLine]:
         """Text lines of an RGB uint8 image (H, W, 3), top to bottom, low-confidence/noise removed."""
+        import numpy as np
+
         self.load()
         assert self._engine is not None
         small, scale = _fit(image, self.max_side)
@@ -177,6 +178,8 @@ def _bundled(models: Path, names: tuple[str, ...]) -> Path:
 
 def _fit(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     """Shrink so the long side is <= max_side; return the image and the factor back to the original."""
+    import numpy as np
+
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
     image = image[..., :3]

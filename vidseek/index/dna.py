@@ -3,12 +3,15 @@ kept whole in the catalog for alignment and per frame in Milvus for finding cand
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vidseek.analyze.dna import CODE_BITS, DNA_VERSION, Fingerprint, FingerprintBuilder, index_codes
-from vidseek.records import Frame
-from vidseek.store.catalog import Catalog, VideoRecord
-from vidseek.store.milvus import MilvusStore
+from vidseek.analyze.dna_format import CODE_BITS, DNA_VERSION
+
+if TYPE_CHECKING:  # NumPy and the DCT tables load with the first frame, not for the version
+    from vidseek.analyze.dna import Fingerprint
+    from vidseek.records import Frame
+    from vidseek.store.catalog import Catalog, VideoRecord
+    from vidseek.store.milvus import MilvusStore
 
 PROBE_SECONDS = 3600.0
 
@@ -22,6 +25,8 @@ class DnaSink:
     def __init__(self, duration: float = 0.0) -> None:
         # Crop codes make the copy check at indexing find cropped copies too (~0.3 ms a frame, and a
         # 24 KB grid a frame held until the check): for videos up to an hour; longer ones go without.
+        from vidseek.analyze.dna import FingerprintBuilder
+
         self._builder = FingerprintBuilder(probes=duration <= PROBE_SECONDS)
         self.fingerprint: Fingerprint | None = None
 
@@ -30,6 +35,8 @@ class DnaSink:
 
     def store(self, rec: VideoRecord, catalog: Catalog, store: MilvusStore, duration: float) -> dict[str, Any]:
         """Save the fingerprint (catalog) and its informative frame codes (Milvus); the route's state."""
+        from vidseek.analyze.dna import index_codes
+
         fp = self.fingerprint = self._builder.finish(duration=duration or None)
         catalog.set_fingerprint(rec.id, DNA_VERSION, fp.to_bytes())
         rows = [{"tenant": rec.tenant, "library_id": rec.library_id, "video_id": rec.id, "time": float(t),

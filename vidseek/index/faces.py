@@ -13,14 +13,15 @@ from __future__ import annotations
 import io
 import logging
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from vidseek.analyze.faces import SAME_PERSON, FaceScanner
 from vidseek.index.people import assign
 from vidseek.records import Frame
 from vidseek.store.catalog import Catalog
+
+if TYPE_CHECKING:  # NumPy loads with the first vectors, not on import (a no-op re-index never needs it)
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,8 @@ def assign_people(catalog: Catalog, tenant: str, video_id: int | None = None, cu
     """File face tracks that have no person yet (the tenant's, or one video's while it is indexed):
     each joins the nearest known person if close enough, the rest form new people among themselves.
     Returns how many new people were made."""
+    import numpy as np
+
     new = catalog.faces(tenant, unassigned=True, video_id=video_id, done_only=video_id is None)
     if not new:
         return 0

@@ -20,16 +20,11 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vidseek.errors import Cancelled, MediaError, VidseekError
 from vidseek.index.analyzers import Analyzers
 from vidseek.index.scan import fingerprint, title_text
-from vidseek.media.frames import sample_frames
-from vidseek.media.overlay import TARGET_FRAMES, MeanImage, dense_overlay
-from vidseek.media.probe import probe
-from vidseek.media.segments import detect_segments
-from vidseek.media.thumbs import save_thumbnail
 from vidseek.records import (
     CAPTION,
     DNA,
@@ -46,7 +41,10 @@ from vidseek.records import (
 )
 from vidseek.settings import Settings
 from vidseek.store.catalog import Catalog, LibraryRecord, SegmentRecord, VideoRecord
-from vidseek.store.milvus import MilvusStore
+
+if TYPE_CHECKING:
+    from vidseek.media.overlay import MeanImage
+    from vidseek.store.milvus import MilvusStore
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +137,14 @@ class _FramePass:
     dna: Any | None = None  # vidseek.index.dna.DnaSink
     shots: list[SegmentRecord] = field(default_factory=list)
     visual_rows: int = 0
+
+
+def probe(path: Path) -> VideoInfo:
+    """`vidseek.media.probe.probe`, imported on the first file that needs work: a run whose files are
+    all unchanged never loads PyAV, NumPy or Pillow."""
+    from vidseek.media.probe import probe as probe_media
+
+    return probe_media(path)
 
 
 class VideoIndexer:
@@ -389,6 +395,10 @@ class VideoIndexer:
 
             fp.dna = DnaSink(info.duration)
 
+        from vidseek.media.frames import sample_frames
+        from vidseek.media.overlay import MeanImage
+        from vidseek.media.segments import detect_segments
+
         mean = MeanImage()
         frames = sample_frames(path, fps=s.frame_rate, max_side=s.frame_max_side)
         if reader is not None:  # the static-overlay OCR pass needs the mean frame
@@ -487,6 +497,8 @@ class VideoIndexer:
 
     def _tap(self, fp: _FramePass, segs: Iterable[Segment]) -> Iterator[Segment]:
         """Pass shots through, saving thumbnails, encoding keyframes in batches and captioning them on the way."""
+        from vidseek.media.thumbs import save_thumbnail
+
         batch: list[Segment] = []
         for seg in self.clock.timed("frames", segs):
             thumb = fp.thumbs / f"{seg.index:05d}.jpg" if fp.thumbs is not None else None
@@ -511,6 +523,7 @@ class VideoIndexer:
     def _overlay_spans(self, mean: MeanImage, path: Path, info: VideoInfo, reader, spans: list[TextSpan]):
         """Text fixed on screen (watermarks, logos) that per-shot OCR misses on busy frames."""
         from vidseek.analyze.ocr import read_overlay
+        from vidseek.media.overlay import TARGET_FRAMES, dense_overlay
 
         image = mean.overlay() if mean.count >= TARGET_FRAMES else None
         if image is None:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidseek.media.probe import VIDEO_EXTENSIONS, is_video_candidate
+from vidseek.media.sniff import VIDEO_EXTENSIONS, is_video_candidate
 
 _CHUNK = 1 << 20
 

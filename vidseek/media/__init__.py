@@ -1,24 +1,30 @@
 """Media stage: probe files, sample frames, cut them into segments, write thumbnails.
 
+    from vidseek.media.probe import probe
+    from vidseek.media import detect_segments, sample_frames, save_thumbnail
+
     info = probe(path)
     for segment in detect_segments(sample_frames(path), duration=info.duration):
         save_thumbnail(segment.keyframe, thumbs / f"{segment.index}.jpg")
 
-`vidseek.media.synth` makes test and demo videos; it is not imported here so the indexing path
-does not depend on it.
+Nothing is imported here until it is used, so that a light module (`media.sniff`, which walks a
+folder) does not load PyAV, NumPy and Pillow. `probe` is the name of its module too, so import the
+function from `vidseek.media.probe`. `vidseek.media.synth` makes test and demo videos; the indexing
+path never imports it.
 """
 
-from vidseek.media.frames import sample_frames
-from vidseek.media.probe import VIDEO_EXTENSIONS, is_video_candidate, probe
-from vidseek.media.segments import detect_segments, frame_distance
-from vidseek.media.thumbs import save_thumbnail
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "VIDEO_EXTENSIONS",
-    "detect_segments",
-    "frame_distance",
-    "is_video_candidate",
-    "probe",
-    "sample_frames",
-    "save_thumbnail",
-]
+# name -> the module that defines it, imported on first use
+_WHERE = {"sample_frames": "frames", "VIDEO_EXTENSIONS": "sniff", "is_video_candidate": "sniff",
+          "detect_segments": "segments", "frame_distance": "segments", "save_thumbnail": "thumbs"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(import_module(f"vidseek.media.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'vidseek.media' has no attribute {name!r}")
+
+
+__all__ = sorted(_WHERE)

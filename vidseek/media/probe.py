@@ -18,15 +18,15 @@ import av
 import av.logging
 
 from vidseek.errors import MediaError
-from vidseek.media.sniff import SNIFF_BYTES, describe_non_media, sniff_media
+from vidseek.media.sniff import (  # noqa: F401 - the extensions are re-exported here
+    AUDIO_EXTENSIONS,
+    SNIFF_BYTES,
+    VIDEO_EXTENSIONS,
+    describe_non_media,
+    is_video_candidate,
+    sniff_media,
+)
 from vidseek.records import VideoInfo
-
-AUDIO_EXTENSIONS = frozenset({".mp3", ".wav", ".flac", ".m4a", ".ogg", ".opus"})
-VIDEO_EXTENSIONS = (
-    frozenset({".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".flv", ".wmv", ".mpg", ".mpeg", ".ts", ".3gp",
-               ".h264", ".h265"})
-    | AUDIO_EXTENSIONS
-)  # audio-only files are indexed for their speech
 
 # Leading bytes of containers FFmpeg reads; a file that starts like one but does not open is damaged.
 _MAGIC = (b"\x1aE\xdf\xa3", b"RIFF", b"FLV", b"OggS", b"ID3", b"fLaC", b"\x00\x00\x01\xba", b"0&\xb2u")
@@ -46,11 +46,6 @@ def _open_options() -> dict[str, str]:
 
 
 OPEN_OPTIONS = _open_options()
-
-
-def is_video_candidate(path: str | Path) -> bool:
-    """True when the extension is one we index (video, or audio for speech): `is_video_candidate("a.MP4")`."""
-    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
 def probe(path: str | Path) -> VideoInfo:

@@ -10,6 +10,21 @@ reason) and by an upload (415) alike.
 from __future__ import annotations
 
 import codecs
+from pathlib import Path
+
+AUDIO_EXTENSIONS = frozenset({".mp3", ".wav", ".flac", ".m4a", ".ogg", ".opus"})
+VIDEO_EXTENSIONS = (
+    frozenset({".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".flv", ".wmv", ".mpg", ".mpeg", ".ts", ".3gp",
+               ".h264", ".h265"})
+    | AUDIO_EXTENSIONS
+)  # audio-only files are indexed for their speech
+
+
+def is_video_candidate(path: str | Path) -> bool:
+    """True when the extension is one we index (video, or audio for speech): `is_video_candidate("a.MP4")`.
+    Here, not in `probe`, so that walking a folder does not load PyAV."""
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
 
 SNIFF_BYTES = 512  # covers every signature below; MPEG-TS needs two 188-byte packets (M2TS: 4 more)
 _ISO_IMAGE_BRANDS = frozenset(  # HEIF/AVIF/JPEG 2000 images and camera raws share mp4's box format

@@ -13,11 +13,12 @@ import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from vidseek.errors import NotFoundError, VidseekError
+
+if TYPE_CHECKING:  # NumPy loads when vectors are read or written, not with the catalog
+    import numpy as np
 
 FACES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS people (
@@ -85,7 +86,15 @@ class PersonRecord:
 
 
 def _vec(blob: bytes) -> np.ndarray:
+    import numpy as np
+
     return np.frombuffer(blob, dtype=np.float32).copy()
+
+
+def _blob(vector: Any) -> bytes:
+    import numpy as np
+
+    return np.asarray(vector, dtype=np.float32).tobytes()
 
 
 def _face(r: sqlite3.Row) -> FaceRecord:
@@ -119,7 +128,7 @@ class FacesMixin:
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (video_id, tenant, float(t["start"]), float(t["end"]), float(t["time"]),
                      json.dumps([round(float(b), 4) for b in t["box"]]), int(t["count"]),
-                     np.asarray(t["vector"], dtype=np.float32).tobytes(), t.get("thumbnail"), t.get("crop")))
+                     _blob(t["vector"]), t.get("thumbnail"), t.get("crop")))
                 ids.append(int(cur.lastrowid))
         return ids
 
@@ -157,7 +166,7 @@ class FacesMixin:
     # people -------------------------------------------------------------------------------
     def add_person(self, tenant: str, centroid: np.ndarray, name: str | None = None) -> int:
         return self._run("INSERT INTO people (tenant, name, centroid, created_at) VALUES (?, ?, ?, ?)",
-                         (tenant, name, np.asarray(centroid, dtype=np.float32).tobytes(), time.time()))
+                         (tenant, name, _blob(centroid), time.time()))
 
     def set_person_of(self, face_ids: Iterable[int], person_id: int | None, pinned: bool = False) -> None:
         rows = [(person_id, int(pinned), int(i)) for i in face_ids]
@@ -167,7 +176,7 @@ class FacesMixin:
 
     def set_centroid(self, person_id: int, centroid: np.ndarray) -> None:
         self._run("UPDATE people SET centroid = ? WHERE id = ?",
-                  (np.asarray(centroid, dtype=np.float32).tobytes(), person_id))
+                  (_blob(centroid), person_id))
 
     def people(self, tenant: str, with_faces: bool = True) -> list[PersonRecord]:
         """The tenant's people with counts of face tracks and videos (finished videos only), most seen first."""
