@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     )
     asr_model: str = Field(default="base", description="Whisper size name, or a CTranslate2 model folder")
     asr_language: str | None = Field(default=None, description="Force a language (e.g. zh, en); unset = detect")
+    asr_batch_size: int = Field(
+        default=8, ge=0, le=64,
+        description="Speech windows decoded together (faster-whisper's batched pipeline: about 1.7x faster on 2 "
+        "cores, same words; BENCHMARKS.md); 0 or 1 = one window at a time")
     ocr_min_confidence: float = 0.6
     threads: int = Field(default=0, ge=0, description="CPU threads for model runtimes; 0 = all cores")
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vidseek.analyze.base import Model
 from vidseek.errors import MediaError, ModelUnavailableError
@@ -35,7 +35,7 @@ from vidseek.text import display_text
 if TYPE_CHECKING:  # NumPy loads when audio or images are read, not on import (a no-op re-index)
     import av
     import numpy as np
-    from faster_whisper import WhisperModel
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
     from faster_whisper.transcribe import Segment as WhisperSegment
     from faster_whisper.transcribe import TranscriptionInfo
 
@@ -414,6 +414,7 @@ class SpeechRecognizer(Model):
         self.beam_size = beam_size
         self._path: Path | None = None
         self._model: WhisperModel | None = None
+        self._batched: BatchedInferencePipeline | None = None
 
     @property
     def path(self) -> Path:
@@ -451,8 +452,7 @@ class SpeechRecognizer(Model):
     def _run_whisper(self, audio: np.ndarray) -> tuple[Iterable[WhisperSegment], TranscriptionInfo]:
         self.load()
         assert self._model is not None
-        return self._model.transcribe(
-            audio,
+        options: dict[str, Any] = dict(
             language=self.settings.asr_language,
             beam_size=self.beam_size,
             vad_filter=True,  # skips silence/music: faster, and the main source of hallucinations
@@ -462,6 +462,17 @@ class SpeechRecognizer(Model):
             # MIN_LOGPROB drops anyway.
             temperature=(0.0, 0.4),
         )
+        batch = self.settings.asr_batch_size
+        if batch <= 1:
+            return self._model.transcribe(audio, **options)
+        # The batched pipeline cuts the speech VAD found into windows of up to 30 s and decodes
+        # `batch` of them at once: the same words in about 0.6x the time on 2 cores. Timestamps
+        # stay on, so spans are sentences (a few seconds each), not whole 30 s windows.
+        from faster_whisper import BatchedInferencePipeline
+
+        if self._batched is None or self._batched.model is not self._model:
+            self._batched = BatchedInferencePipeline(self._model)
+        return self._batched.transcribe(audio, batch_size=batch, without_timestamps=False, **options)
 
 
 def load_audio(path: str | Path) -> np.ndarray:
