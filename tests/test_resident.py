@@ -97,6 +97,8 @@ def test_status_and_ask_go_through_it_and_print_what_a_local_run_prints(fresh):
     question = "When does the red boat leave the harbour?"
     local_status = local_json(data, env, "status", "--videos")
     local_answer = local_json(data, env, "ask", question, "--no-llm")
+    local_libraries = run_cli(data, "libraries", "list", env={**env, "VIDSEEK_RESIDENT_IDLE": "0"})
+    assert local_libraries.returncode == 0 and "2 videos" in local_libraries.stdout, local_libraries.stderr
     assert live_residents(data) == []
     asked = run_cli(data, "ask", question, "--no-llm", "--json", env=env, timeout=180)
     assert asked.returncode == 0, asked.stderr
@@ -113,7 +115,11 @@ def test_status_and_ask_go_through_it_and_print_what_a_local_run_prints(fresh):
     plain = run_cli(data, "status", "--videos", env=env)
     assert plain.returncode == 0 and str(data / "clips") not in plain.stdout  # the data dir's own line
     assert "harbour.mp4" in plain.stdout and f"data dir   {data}" in plain.stdout
-    assert server_info(data)["pid"] == info["pid"], "status and ask left the resident running"
+    libraries = run_cli(data, "libraries", "list", env=env)
+    assert libraries.returncode == 0 and libraries.stdout == local_libraries.stdout, libraries.stderr
+    people = run_cli(data, "people", "--json", env=env)
+    assert people.returncode == 0 and json.loads(people.stdout) == [], people.stderr
+    assert server_info(data)["pid"] == info["pid"], "read-only commands left the resident running"
 
 
 def test_other_settings_get_a_resident_of_their_own(fresh):
@@ -208,6 +214,8 @@ def test_a_data_dir_owned_by_vidseek_serve_is_left_to_it(fresh, tmp_path):
         asked = run_cli(data, "ask", "Which kite flies over the hill?", "--no-llm", "--json", env=env)
         assert asked.returncode == 0, asked.stderr
         assert Path(json.loads(asked.stdout)["citations"][0]["path"]) == clips / "kite.mp4"
+        libraries = run_cli(data, "libraries", "list", env=env)
+        assert libraries.returncode == 0 and "default" in libraries.stdout and "2 videos" in libraries.stdout
         assert live_residents(data) == []
 
 

@@ -459,21 +459,31 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="Id from `vidseek key
 
 @libraries_app.command("list")
 def libraries_list(data_dir: DataDir = None,
-                   tenant: Annotated[str, typer.Option(help="Whose libraries")] = "default") -> None:
+                   tenant: Annotated[str, typer.Option(help="Whose libraries")] = "default",
+                   server: Annotated[Optional[str], typer.Option(envvar="VIDSEEK_SERVER", help="Ask this vidseek server URL")] = None,  # noqa: UP045, E501
+                   api_key: Annotated[Optional[str], typer.Option(envvar="VIDSEEK_API_KEY", help="Key for --server")] = None,  # noqa: UP045, E501
+                   ) -> None:
     """Libraries with their video counts and index settings."""
     try:
-        with open_engine(data_dir) as engine:
-            view = engine.tenant(tenant)
-            rows = [(lib, view.videos(lib.id)) for lib in view.libraries()]
+        settings = load_settings(data_dir)
+        # a running server answers for the tenant its key stands for: the default one, unless --server
+        rows = None if tenant != "default" and server is None else through_server(
+            settings, server, api_key, lambda c: c.get("/api/libraries"))
+        if rows is None:
+            with open_engine(data_dir) as engine:
+                view = engine.tenant(tenant)
+                rows = []
+                for lib in view.libraries():
+                    done = [v for v in view.videos(lib.id) if v.status == "done"]
+                    rows.append({"id": lib.id, "name": lib.name, "videos": len(done), "overrides": lib.settings,
+                                 "hours": sum(v.duration for v in done) / 3600})
     except VidseekError as exc:
         fail(exc)
     if not rows:
         out.print("no libraries yet: `vidseek index FOLDER` makes 'default', `vidseek libraries create NAME` others")
-    for lib, videos in rows:
-        done = [v for v in videos if v.status == "done"]
-        hours = sum(v.duration for v in done) / 3600
-        out.print(f"{lib.id:>4}  {one_line(lib.name):<20} {_count(len(done), 'video')}, {hours:.2f} h  "
-                  f"{_describe_settings(lib.settings)}", highlight=False)
+    for lib in rows:
+        out.print(f"{lib['id']:>4}  {one_line(lib['name']):<20} {_count(lib['videos'], 'video')}, "
+                  f"{lib['hours']:.2f} h  {_describe_settings(lib.get('overrides') or {})}", highlight=False)
 
 
 def _count(n: int, noun: str) -> str:

@@ -1,6 +1,7 @@
 """`vidseek people` (face clusters: list, name, merge, split) and `vidseek duplicates` (copies).
 
-Both work on the data dir, or through the server that owns it (its REST API), like `vidseek search`."""
+Both work on the data dir, or through its running server (a `vidseek serve` or the resident search
+process: its REST API), like `vidseek search`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from vidseek.cli.common import DataDir, fail, one_line, open_engine, out, serving_url
+from vidseek.cli.common import DataDir, fail, load_settings, one_line, open_engine, out, through_server
 from vidseek.errors import VidseekError
 
 people_app = typer.Typer(help="People: the faces found in your videos, grouped by person.", invoke_without_command=True)
@@ -29,13 +30,13 @@ def person_dict(p: Any) -> dict:
 
 def _run(data_dir: Path | None, server: str | None, key: str | None,
          local: Callable[[Any], Any], remote: Callable[[Any], Any]) -> Any:
-    """`local(tenant)` on the data dir, or `remote(client)` when a server owns it (or --server is given)."""
+    """`remote(client)` through --server or the data dir's running server (a `vidseek serve`, or the
+    resident search process), else `local(tenant)` on the data dir."""
     try:
-        url = server or serving_url(data_dir)
-        if url is not None:
-            from vidseek.serve.client import Client
-
-            return remote(Client(url, key))
+        settings = load_settings(data_dir)
+        found = through_server(settings, server, key, lambda c: (remote(c),))
+        if found is not None:
+            return found[0]
         with open_engine(data_dir) as engine:
             return local(engine.tenant())
     except VidseekError as exc:
@@ -119,6 +120,14 @@ def duplicates_command(
         return groups
 
     groups = _run(data_dir, server, api_key, local, remote)
+    if server is None:  # a server on this machine's data dir named the files: its catalog has their paths
+        from vidseek.store.catalog import read_paths
+
+        files, _ = read_paths(load_settings(data_dir).data_dir / "catalog.sqlite",
+                              (v["video_id"] for g in groups for v in g["videos"]))
+        for g in groups:
+            for v in g["videos"]:
+                v["path"] = files.get(int(v["video_id"]), v["path"])
     if as_json:
         out.print_json(json.dumps({"groups": groups}, ensure_ascii=False))
         return

@@ -93,7 +93,8 @@ class LibraryCreate(StrictJSON):
 class LibraryOut(BaseModel):
     id: int
     name: str
-    settings: dict
+    settings: dict  # in effect: the server's, with the library's own applied
+    overrides: dict = {}  # the library's own settings only ({} = the server's)
     videos: int
     hours: float
     created_at: float
@@ -104,7 +105,7 @@ class LibraryOut(BaseModel):
         done = [v for v in videos if v.status == "done"]
         effective = LibrarySettings.model_validate(rec.settings).apply(base)
         settings = {name: getattr(effective, name) for name in LibrarySettings.model_fields}
-        return cls(id=rec.id, name=rec.name, settings=settings, videos=len(done),
+        return cls(id=rec.id, name=rec.name, settings=settings, overrides=rec.settings, videos=len(done),
                    hours=round(sum(v.duration for v in done) / 3600, 3), created_at=rec.created_at)
 
 
