@@ -23,7 +23,6 @@ from vidseek.cli.common import (
     one_line,
     open_engine,
     out,
-    serving_url,
     through_server,
 )
 from vidseek.cli.corpus import corpus_make_command, import_command
@@ -217,7 +216,9 @@ def _add_local_status(settings, info: dict) -> None:
     """A server on this data dir that lists names (not the owner's resident) gets its paths back from
     the catalog, as local output shows them."""
     info.setdefault("data_dir", str(settings.data_dir))
-    info.setdefault("store", f"served by {serving_url(settings.data_dir) or 'a vidseek server'}")
+    from vidseek.serve.client import running_server  # the settings are loaded already: not serving_url()
+
+    info.setdefault("store", f"served by {running_server(settings.data_dir) or 'a vidseek server'}")
     entries = [e for e in info["failed"] + info.get("video_list", []) if "path" not in e]
     if entries:
         from vidseek.store.catalog import read_paths
