@@ -1,19 +1,23 @@
 """One settings object for the whole program, read from the environment with the VIDSEEK_ prefix.
 
-Pass it down explicitly; nothing deep in the code reads the environment.
+Pass it down explicitly; nothing deep in the code reads the environment. The variables are read here
+by `env_values` rather than by pydantic-settings: every command pays for this import, and that
+package with its asyncio import was a third of it (BENCHMARKS.md, no-op re-index).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from vidseek.records import DEFAULT_ROUTES, ROUTES
+
+ENV_PREFIX = "VIDSEEK_"
 
 
 def _default_data_dir() -> Path:
@@ -26,10 +30,39 @@ def _default_model_dir() -> Path:
     return Path(base) / "vidseek" / "models"
 
 
-class Settings(BaseSettings):
-    """All knobs. Every field can be set as VIDSEEK_<FIELD_NAME> (e.g. VIDSEEK_VISUAL_MODEL)."""
+def env_name(field: str) -> str:
+    """The variable that sets a field: `env_name("frame_rate") == "VIDSEEK_FRAME_RATE"`."""
+    return ENV_PREFIX + field.upper()
 
-    model_config = SettingsConfigDict(env_prefix="VIDSEEK_", extra="ignore")
+
+def env_values(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The VIDSEEK_<FIELD> variables that name a Settings field, by field name, as text.
+
+    Names match in any case. The text is validated by the field's type, so "2" is a number, "true" a
+    flag, and the list fields split "a,b" in their own validators. Other VIDSEEK_ variables (the
+    API key, the server URL: client-side) are not fields and are left out.
+    """
+    environ = os.environ if environ is None else environ
+    fields = Settings.model_fields
+    found: dict[str, str] = {}
+    for key, value in environ.items():
+        if len(key) > len(ENV_PREFIX) and key[: len(ENV_PREFIX)].upper() == ENV_PREFIX:
+            name = key[len(ENV_PREFIX):].lower()
+            if name in fields:
+                found[name] = value
+    return found
+
+
+class Settings(BaseModel):
+    """All knobs. Every field can be set as VIDSEEK_<FIELD_NAME> (e.g. VIDSEEK_VISUAL_MODEL).
+
+    Keyword arguments win over the environment: `Settings(data_dir=tmp)` with VIDSEEK_* for the rest.
+    """
+
+    model_config = ConfigDict(extra="ignore", validate_default=True)
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**{**env_values(), **values})
 
     data_dir: Path = Field(default_factory=_default_data_dir, description="Catalog, thumbnails, Milvus Lite")
     model_dir: Path = Field(default_factory=_default_model_dir, description="Cache for downloaded/assembled models")
@@ -73,15 +106,15 @@ class Settings(BaseSettings):
     ocr_min_confidence: float = 0.6
     threads: int = Field(default=0, ge=0, description="CPU threads for model runtimes; 0 = all cores")
 
-    # NoDecode: VIDSEEK_ROUTES=speech,title is split by _split_routes instead of parsed as JSON.
+    # VIDSEEK_ROUTES=speech,title is split by _split_routes (a JSON list works too).
     # The default leaves out the optional routes (caption: one VLM call per shot); add them by name.
-    routes: Annotated[list[str], NoDecode] = Field(
+    routes: list[str] = Field(
         default_factory=lambda: list(DEFAULT_ROUTES),
         description="Routes to index and search, e.g. visual,speech,ocr,title,caption",
     )
 
     # server
-    media_roots: Annotated[list[Path], NoDecode] = Field(
+    media_roots: list[Path] = Field(
         default_factory=list, description="Server folders tenants may index from (comma list); uploads always work"
     )
     resident_idle: float = Field(
@@ -96,7 +129,7 @@ class Settings(BaseSettings):
                               "address without one), sustained; 0 = no limit")
     rate_burst: int = Field(default=200, ge=1, description="Requests a key may send at once before the rate "
                             "limit applies")
-    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+    allowed_hosts: list[str] = Field(
         default_factory=list, description="Host names the server answers to besides its bind address and "
         "loopback (comma list), e.g. search.example.org behind a reverse proxy; '*' = any (not on loopback)")
     cookie_secure: bool = Field(default=False, description="Mark the web session cookie Secure even when the "

@@ -3,7 +3,6 @@ opening with clear errors, and the one-line error exit."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
@@ -25,24 +24,28 @@ DataDir = Annotated[
 
 
 def load_settings(data_dir: Path | None, **overrides):
-    """Settings from options + VIDSEEK_* variables, with bad values turned into a VidseekError."""
+    """Settings from options + VIDSEEK_* variables, with bad values turned into a VidseekError that
+    names the variable (or the option's setting) and the value it was given."""
     from pydantic import ValidationError
-    from pydantic_settings import SettingsError
 
-    from vidseek.settings import Settings
+    from vidseek.settings import Settings, env_name, env_values
 
     if data_dir is not None:
         overrides["data_dir"] = data_dir
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise VidseekError(f"invalid setting ({problems}); check the options and VIDSEEK_* variables") from None
-    except SettingsError as exc:
-        field = re.search(r'field "(\w+)"', str(exc))
-        name = f"VIDSEEK_{field.group(1).upper()}" if field else "a VIDSEEK_* variable"
-        cause = f": {exc.__cause__}" if exc.__cause__ else ""
-        raise VidseekError(f"cannot read {name}{cause}") from None
+        env = env_values()
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            if field in env and field not in overrides:
+                where = f"{env_name(field)}={env[field]!r}"
+            else:
+                where = ".".join(map(str, error["loc"]))
+            problems.append(f"{where}: {error['msg']}")
+        raise VidseekError(f"invalid setting ({'; '.join(problems)}); check the options and VIDSEEK_* variables"
+                           ) from None
 
 
 def open_engine(data_dir: Path | None, **overrides):
