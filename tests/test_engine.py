@@ -286,3 +286,56 @@ def test_a_misspelt_word_is_retried_by_trigrams_only_when_no_recalled_row_spells
         assert "text_words" in apart.trace.candidates and "text_fuzzy" not in apart.trace.candidates
         exact = lib.search("keeper lamp")
         assert exact.to_list() and "text_fuzzy" not in exact.trace.candidates
+
+
+def _speech_rows(engine) -> list[tuple[str, float, float]]:
+    return sorted((r["text"], round(r["start"], 2), round(r["end"], 2))
+                  for v in engine.videos() for r in engine.store.text_rows(v.id) if r["route"] == "speech")
+
+
+def test_speech_recognised_during_the_frame_pass_stores_what_a_serial_run_does(corpus, tmp_path):
+    """VIDSEEK_INDEX_OVERLAP (default on) runs Whisper in a thread while the frames are analysed:
+    the stored speech rows, their language and the route states are those of one route after another."""
+    clip = corpus / "lighthouse_talk.mp4"
+    runs = {}
+    for overlap in (True, False):
+        with vidseek.open(tmp_path / str(overlap), visual_model=str(tmp_path / "none"), index_overlap=overlap,
+                          routes=["speech", "ocr", "title"]) as engine:
+            report = engine.index([clip])
+            assert report.count("indexed") == 1 and report.ok, report
+            (video,) = engine.videos()
+            runs[overlap] = (_speech_rows(engine), video.routes["speech"]["language"],
+                             {r: s["state"] for r, s in video.routes.items()})
+    assert runs[True] == runs[False]
+    rows, language, states = runs[True]
+    assert language == "en" and any("lighthouse" in text.lower() for text, _, _ in rows)
+    assert states == {"speech": "done", "ocr": "done", "title": "done"}
+
+
+def test_a_failing_frame_pass_stops_the_speech_thread_and_stores_nothing(corpus, tmp_path, monkeypatch):
+    import threading
+
+    from vidseek.index.pipeline import VideoIndexer
+
+    started = threading.Event()
+
+    def broken(self, *args, **kwargs):
+        started.wait(5)
+        raise RuntimeError("frame pass broke")
+
+    def noting(original):
+        def transcribe(self, *args, **kwargs):
+            started.set()
+            return original(self, *args, **kwargs)
+        return transcribe
+
+    from vidseek.analyze.asr import SpeechRecognizer
+
+    monkeypatch.setattr(SpeechRecognizer, "transcribe", noting(SpeechRecognizer.transcribe))
+    monkeypatch.setattr(VideoIndexer, "_frames_routes", broken)
+    with vidseek.open(tmp_path / "data", visual_model=str(tmp_path / "none"), routes=["speech", "ocr"]) as engine:
+        report = engine.index([corpus / "lighthouse_talk.mp4"])
+        assert report.count("failed") == 1 and "frame pass broke" in report.results[0].error
+        assert not [t for t in threading.enumerate() if t.name == "vidseek-speech"]
+        assert engine.store.count()["text"] == 0
+        assert [v.status for v in engine.videos()] != ["done"]

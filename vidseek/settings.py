@@ -103,6 +103,9 @@ class Settings(BaseModel):
         default=0, ge=0, le=64,
         description="Speech windows decoded together (faster-whisper's batched pipeline: about 1.7x faster on 2 "
         "cores; BENCHMARKS.md), e.g. 8; 0 or 1 = one window at a time")
+    index_overlap: bool = Field(
+        default=True, description="Recognise speech in a thread while the frames are decoded and analysed "
+        "(visual, OCR, faces, dna); false = the speech route after the frames, one at a time")
     ocr_min_confidence: float = 0.6
     threads: int = Field(default=0, ge=0, description="CPU threads for model runtimes; 0 = all cores")
 

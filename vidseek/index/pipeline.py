@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -145,6 +146,50 @@ def probe(path: Path) -> VideoInfo:
     from vidseek.media.probe import probe as probe_media
 
     return probe_media(path)
+
+
+class _SpeechJob:
+    """The speech route's recognition in a thread of its own, while the pass over the frames runs.
+
+    Whisper (CTranslate2) and the frame models (ONNX Runtime, dlib) compute without holding the GIL,
+    and much of the frame pass (decoding, shot cuts, faces, dna) runs on one core, so on a small
+    machine each side fills what the other leaves idle (BENCHMARKS.md, indexing against bare ASR).
+    The thread only recognises: progress events, embedding and storing stay on the caller's thread.
+    VIDSEEK_INDEX_OVERLAP=false runs the speech route after the frames instead.
+    """
+
+    def __init__(self, model: Any, path: Path, clock: StageClock):
+        self.spans: list[TextSpan] = []
+        self.language: str | None = None
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(model, path, clock), name="vidseek-speech",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, model: Any, path: Path, clock: StageClock) -> None:
+        try:
+            with clock.stage(SPEECH):
+                transcript = model.transcribe(path)
+                for span in transcript:
+                    if self._stop.is_set():
+                        return
+                    self.spans.append(span)
+                self.language = transcript.language if self.spans else None
+        except BaseException as exc:  # re-raised on the indexing thread by result()
+            self._error = exc
+
+    def result(self) -> tuple[list[TextSpan], str | None]:
+        """The spans and the language, once recognition ends; its error, raised here."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.spans, self.language
+
+    def cancel(self) -> None:
+        """Stop after the current window and wait for the thread (the frame pass failed or was cancelled)."""
+        self._stop.set()
+        self._thread.join()
 
 
 class VideoIndexer:
@@ -323,15 +368,25 @@ class VideoIndexer:
             if route in (VISUAL, SPEECH, OCR, CAPTION, FACE, DNA) and self.analyzers.get(route) is None:
                 routes[route] = {"state": "unavailable", "note": self.analyzers.reason(route)}
         framed = [r for r in _FRAMED if r in todo and r not in routes]
-        if info.has_video and framed:
-            routes.update(self._frames_routes(rec, info, path, [r for r in todo if r not in routes], fresh))
-        elif not info.has_video:
-            for route in _FRAMED:
-                if route in todo and route not in routes:
-                    routes[route] = {"state": "done", "version": self.analyzers.version(route), "rows": 0,
-                                     "note": "no video stream"}
+        frames_pass = info.has_video and bool(framed)
+        speech: _SpeechJob | None = None
+        if (frames_pass and self.settings.index_overlap and info.has_audio and SPEECH in todo
+                and SPEECH not in routes):
+            speech = _SpeechJob(self.analyzers.get(SPEECH), path, self.clock)
+        try:
+            if frames_pass:
+                routes.update(self._frames_routes(rec, info, path, [r for r in todo if r not in routes], fresh))
+            elif not info.has_video:
+                for route in _FRAMED:
+                    if route in todo and route not in routes:
+                        routes[route] = {"state": "done", "version": self.analyzers.version(route), "rows": 0,
+                                         "note": "no video stream"}
+        except BaseException:
+            if speech is not None:
+                speech.cancel()  # stops after the window it is on; nothing of it was stored
+            raise
         if SPEECH in todo and SPEECH not in routes:
-            routes[SPEECH] = self._speech_route(rec, info, path)
+            routes[SPEECH] = self._speech_route(rec, info, path, speech)
         if TITLE in todo:
             n = self.store_text([self._title_row(rec, info.duration)])
             routes[TITLE] = {"state": "done", "version": self.analyzers.version(TITLE), "rows": n}
@@ -353,21 +408,28 @@ class VideoIndexer:
         return {"tenant": rec.tenant, "library_id": rec.library_id, "video_id": rec.id, "route": span.route,
                 "start": float(span.start), "end": float(span.end), "text": span.text}
 
-    def _speech_route(self, rec: VideoRecord, info: VideoInfo, path: Path) -> dict:
+    def _speech_route(self, rec: VideoRecord, info: VideoInfo, path: Path, job: _SpeechJob | None = None) -> dict:
+        """Transcribe and store the speech rows; with `job`, take the spans it recognised meanwhile."""
         model = self.analyzers.get(SPEECH)
         version = self.analyzers.version(SPEECH)
         if not info.has_audio:
             return {"state": "done", "version": version, "rows": 0, "note": "no audio stream"}
         rows = []
         self.on_event(IndexEvent(str(path), SPEECH, 0.0, info.duration))
-        with self.clock.stage(SPEECH):
-            transcript = model.transcribe(path)  # decodes the audio track now
-        for span in self.clock.timed(SPEECH, transcript):
+        transcript = None
+        if job is not None:
+            spans, language = job.result()
+        else:
+            with self.clock.stage(SPEECH):
+                transcript = model.transcribe(path)  # decodes the audio track now
+            spans = self.clock.timed(SPEECH, transcript)
+        for span in spans:
             rows.append(self._text_row(rec, span))
             self.on_event(IndexEvent(str(path), SPEECH, min(span.end, info.duration), info.duration))
         self.on_event(IndexEvent(str(path), SPEECH, info.duration, info.duration))
         n = self.store_text(rows)
-        language = transcript.language if rows else None
+        if transcript is not None:
+            language = transcript.language if rows else None
         return {"state": "done", "version": version, "rows": n, "language": language}
 
     def _frames_routes(self, rec: VideoRecord, info: VideoInfo, path: Path, todo: list[str],
