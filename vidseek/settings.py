@@ -97,12 +97,10 @@ class Settings(BaseModel):
     )
     asr_model: str = Field(default="base", description="Whisper size name, or a CTranslate2 model folder")
     asr_language: str | None = Field(default=None, description="Force a language (e.g. zh, en); unset = detect")
-    # Off by default until the eval floors are shown to hold with it: one CI run of the tiny corpus
-    # missed the fused-over-words margin (0.82 vs 0.74 + 0.1) with 8, two others passed.
     asr_batch_size: int = Field(
-        default=0, ge=0, le=64,
+        default=8, ge=0, le=64,
         description="Speech windows decoded together (faster-whisper's batched pipeline: about 1.7x faster on 2 "
-        "cores; BENCHMARKS.md), e.g. 8; 0 or 1 = one window at a time")
+        "cores; BENCHMARKS.md); 0 or 1 = one window at a time")
     index_overlap: bool = Field(
         default=True, description="Recognise speech in a thread while the frames are decoded and analysed "
         "(visual, OCR, faces, dna); false = the speech route after the frames, one at a time")
