@@ -233,3 +233,18 @@ def test_the_quick_path_finds_the_data_dir_as_settings_do(tmp_path, monkeypatch)
     assert quick.data_dir("rel/dir") == Settings(data_dir="rel/dir").data_dir
     assert quick.parse(["search", "red car", "-n", "3", "--json"])["limit"] == 3
     assert quick.parse(["search", "red car", "--image", "x.jpg"]) is None  # the full command handles it
+
+
+def test_ask_on_an_empty_data_dir_through_it_says_nothing_is_indexed(tmp_path):
+    data = tmp_path / "empty"
+    env = resident_env(tmp_path)
+    try:
+        local = run_cli(data, "ask", "when does the boat leave?", "--no-llm",
+                        env={**env, "VIDSEEK_RESIDENT_IDLE": "0"}, timeout=180)
+        asked = run_cli(data, "ask", "when does the boat leave?", "--no-llm", env=env, timeout=180)
+        assert server_info(data) is not None, "the second ask went through a resident process"
+    finally:
+        resident.stop(data)
+    for done in (local, asked):
+        assert done.returncode == 0, done.stderr
+        assert f"nothing is indexed in {data} yet" in " ".join(done.stderr.split()), done.stderr

@@ -45,8 +45,9 @@ def ask_command(
     except VidseekError as exc:
         fail(exc)
     try:
+        where = server or settings.data_dir
         answer = through_server(settings, server, api_key, start=True,
-                                call=lambda c: _served(c, question, library, no_llm, live))
+                                call=lambda c: _served(c, question, library, no_llm, live, where))
         if answer is None:
             answer = _local(data_dir, question, library, no_llm, live)
         elif server is None:  # a server on this data dir: its catalog has the paths a local answer shows
@@ -59,13 +60,16 @@ def ask_command(
     print_answer(answer, verbose)
 
 
-def _served(client: Any, question: str, library: str | None, no_llm: bool, live: bool) -> dict:
+def _served(client: Any, question: str, library: str | None, no_llm: bool, live: bool, where: Any) -> dict:
     """The answer from a server (`POST /api/ask`), shown as it is written on a terminal."""
     body: dict[str, Any] = {"question": question, "llm": not no_llm}
     if library:
         body["library_id"] = client.library_id(library)
     events = client.ask(body)
-    return _stream(events) if live else _final(events)
+    answer = _stream(events) if live else _final(events)
+    if not answer["citations"] and not client.get("/api/status").get("videos"):
+        _nothing_indexed(where)  # as a local run says it
+    return answer
 
 
 def _local(data_dir: Any, question: str, library: str | None, no_llm: bool, live: bool) -> dict:
@@ -78,13 +82,16 @@ def _local(data_dir: Any, question: str, library: str | None, no_llm: bool, live
     with engine:
         tenant = engine.tenant()
         if not engine.catalog.done_count(tenant.name):
-            console.print(f"nothing is indexed in {one_line(engine.settings.data_dir)} yet; "
-                          "run `vidseek index <folder>` first")
+            _nothing_indexed(engine.settings.data_dir)
         where = {"library_id": tenant.library(library).id} if library else None
         asker = Asker.from_settings(tenant, engine.settings, use_llm=not no_llm)
         if live and asker.client is not None:
             return _stream(asker.stream(question, where))
         return asker.ask(question, where).to_dict()
+
+
+def _nothing_indexed(where: Any) -> None:
+    console.print(f"nothing is indexed in {one_line(where)} yet; run `vidseek index <folder>` first")
 
 
 def _final(events: Iterable[dict]) -> dict:
