@@ -1323,8 +1323,11 @@ function renderAnswer(answer) {
     const go = el('button', { type: 'button', class: 'cite-open' }, `${c.name}  ${fmtTime(c.start)}–${fmtTime(c.end)}`);
     go.addEventListener('click', () => open(c, go));
     const quote = (c.texts || []).find((t) => t.text)?.text || '';
+    // one file in several libraries is one source: say where else it is, as the CLI does
+    const also = (c.also_in || []).length
+      ? el('span', { class: 'card-library muted' }, ` (also in library ${c.also_in.join(', ')})`) : null;
     return el('li', { class: 'citation', dataset: { videoId: c.video_id, start: c.start, end: c.end } },
-      go, ' ', el('span', { class: 'ev-text' }, truncate(quote, 160)));
+      go, ' ', el('span', { class: 'ev-text' }, truncate(quote, 160)), also);
   }));
 }
 
