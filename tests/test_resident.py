@@ -199,6 +199,7 @@ def test_it_stops_when_idle(fresh):
 
 def test_a_data_dir_owned_by_vidseek_serve_is_left_to_it(fresh, tmp_path):
     data, clips, env = fresh
+    local_estimate = local_json(data, env, "captions", "estimate")
     with Server(data, env) as server:
         done = search(data, env)
         assert names(done)[0][0] == "harbour.mp4"
@@ -216,6 +217,10 @@ def test_a_data_dir_owned_by_vidseek_serve_is_left_to_it(fresh, tmp_path):
         assert Path(json.loads(asked.stdout)["citations"][0]["path"]) == clips / "kite.mp4"
         libraries = run_cli(data, "libraries", "list", env=env)
         assert libraries.returncode == 0 and "default" in libraries.stdout and "2 videos" in libraries.stdout
+        # captions estimate has no API: it reads the served catalog read-only, as a local run would
+        estimate = run_cli(data, "captions", "estimate", "--json", env=env)
+        assert estimate.returncode == 0, estimate.stderr
+        assert local_estimate == json.loads(estimate.stdout)
         assert live_residents(data) == []
 
 

@@ -24,7 +24,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from vidseek.analyze.captions import MAX_FAILURES_IN_A_ROW, SETUP_HINT, TOKENS_PER_IMAGE, Captioner
-from vidseek.cli.common import DataDir, console, fail, one_line, open_engine, out
+from vidseek.cli.common import DataDir, console, fail, load_settings, one_line, open_engine, out
 from vidseek.errors import VidseekError
 from vidseek.index.captions import CaptionPlan, plan_captions
 from vidseek.records import CAPTION
@@ -57,9 +57,15 @@ def estimate_command(paths: Paths = None, data_dir: DataDir = None, library: Lib
                      as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
     """How many videos and keyframes still need captions, and the tokens, time and money that costs."""
 
+    from vidseek.serve.client import running_server
+
     try:
-        with open_engine(data_dir) as engine:
-            plan = _plan(engine, library, paths, tokens_per_image, price_per_1k_tokens, probe)
+        settings = load_settings(data_dir)
+        if running_server(settings.data_dir):  # `vidseek serve` or the resident owns it: read its catalog
+            plan = _plan_read_only(settings, library, paths, tokens_per_image, price_per_1k_tokens, probe)
+        else:
+            with open_engine(data_dir) as engine:
+                plan = _plan(engine, library, paths, tokens_per_image, price_per_1k_tokens, probe)
     except VidseekError as exc:
         fail(exc)
     if as_json:
@@ -103,27 +109,52 @@ def _plan(engine: Any, library: str, paths: list[Path] | None, tokens_per_image:
           probe: bool) -> CaptionPlan:
     """The library's caption plan with the cost options applied (and one timed call with `probe`)."""
     handle = engine.tenant().library(library, create=library == "default")
-    settings = engine.settings
+    return _costed(engine.catalog, handle.videos(), engine.settings, paths, tokens_per_image, price, probe)
+
+
+def _plan_read_only(settings: Any, library: str, paths: list[Path] | None, tokens_per_image: int,
+                    price: float | None, probe: bool) -> CaptionPlan:
+    """The same plan from the catalog of a data dir a running server owns, read-only (nothing is written)."""
+    from vidseek.errors import NotFoundError
+    from vidseek.store.catalog import DEFAULT_TENANT, Catalog
+
+    catalog = Catalog.reader(settings.data_dir / "catalog.sqlite")
+    try:
+        try:
+            rec = catalog.library_named(DEFAULT_TENANT, library)
+        except NotFoundError:
+            if library != "default":
+                raise
+            videos = []  # the default library is made with the first index
+        else:
+            videos = catalog.videos(DEFAULT_TENANT, rec.id)
+        return _costed(catalog, videos, settings, paths, tokens_per_image, price, probe)
+    finally:
+        catalog.db.close()
+
+
+def _costed(catalog: Any, videos: list, settings: Any, paths: list[Path] | None, tokens_per_image: int,
+            price: float | None, probe: bool) -> CaptionPlan:
     version = Captioner(settings).version if settings.vlm_base_url else None
-    plan = plan_captions(engine.catalog, handle.videos(), settings.data_dir, paths, version)
+    plan = plan_captions(catalog, videos, settings.data_dir, paths, version)
     plan.tokens_per_image = tokens_per_image
     plan.price_per_1k_tokens = price
     if probe:
-        plan.seconds_per_call = _probe(engine, plan)
+        plan.seconds_per_call = _probe(catalog, settings, plan)
     return plan
 
 
-def _probe(engine: Any, plan: CaptionPlan) -> float | None:
+def _probe(catalog: Any, settings: Any, plan: CaptionPlan) -> float | None:
     """Seconds one caption takes, measured on a stored thumbnail (or a grey frame); None if the call failed."""
     from vidseek.analyze.llm import LLMError
     from vidseek.errors import ModelUnavailableError
 
-    captioner = Captioner(engine.settings)
+    captioner = Captioner(settings)
     try:
         captioner.load()
     except ModelUnavailableError as exc:
         raise VidseekError(f"--probe: {exc}") from None
-    image = _sample_image(engine, plan)
+    image = _sample_image(catalog, plan)
     t = time.perf_counter()
     try:
         text = captioner.caption(image)
@@ -137,12 +168,12 @@ def _probe(engine: Any, plan: CaptionPlan) -> float | None:
     return seconds
 
 
-def _sample_image(engine: Any, plan: CaptionPlan) -> np.ndarray:
+def _sample_image(catalog: Any, plan: CaptionPlan) -> np.ndarray:
     """A stored keyframe thumbnail of a video in the plan, else a grey frame."""
     import numpy as np
 
     ids = [v.video_id for v in plan.videos if v.video_id is not None][:20]
-    for shots in engine.catalog.segments_for(ids).values():
+    for shots in catalog.segments_for(ids).values():
         for shot in shots:
             if shot.thumbnail and Path(shot.thumbnail).is_file():
                 from PIL import Image

@@ -238,6 +238,22 @@ class Catalog(FacesMixin):
         self._add_columns()
         self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
+    @classmethod
+    def reader(cls, path: Path) -> Catalog:
+        """A read-only view of a catalog another process (a running server) owns: nothing is created or
+        migrated, and any write fails. Usage: `Catalog.reader(data_dir / "catalog.sqlite").videos("default")`."""
+        if not path.is_file():
+            raise StoreError(f"no catalog at {path}")
+        self = cls.__new__(cls)
+        self.path = path
+        self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False,
+                                  timeout=10)
+        self.db.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self._shots = ShotCache()
+        self._check_version()
+        return self
+
     def _add_columns(self) -> None:
         """Columns newer than a catalog's tables; the values they would hold are computed later."""
         cols = {r["name"] for r in self.db.execute("PRAGMA table_info(videos)")}
