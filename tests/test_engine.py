@@ -293,11 +293,29 @@ def _speech_rows(engine) -> list[tuple[str, float, float]]:
                   for v in engine.videos() for r in engine.store.text_rows(v.id) if r["route"] == "speech")
 
 
-def test_speech_recognised_during_the_frame_pass_stores_what_a_serial_run_does(corpus, tmp_path):
+def _threads_that_transcribe(monkeypatch) -> list[str]:
+    """Names of the threads SpeechRecognizer.transcribe is called on, from now on in this test."""
+    import threading
+
+    from vidseek.analyze.asr import SpeechRecognizer
+
+    names: list[str] = []
+    original = SpeechRecognizer.transcribe
+
+    def transcribe(self, *args, **kwargs):
+        names.append(threading.current_thread().name)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SpeechRecognizer, "transcribe", transcribe)
+    return names
+
+
+def test_speech_recognised_during_the_frame_pass_stores_what_a_serial_run_does(corpus, tmp_path, monkeypatch):
     """VIDSEEK_INDEX_OVERLAP (default on) runs Whisper in a thread while the frames are analysed:
     the stored speech rows, their language and the route states are those of one route after another."""
     clip = corpus / "lighthouse_talk.mp4"
     runs = {}
+    threads = _threads_that_transcribe(monkeypatch)
     for overlap in (True, False):
         with vidseek.open(tmp_path / str(overlap), visual_model=str(tmp_path / "none"), index_overlap=overlap,
                           routes=["speech", "ocr", "title"]) as engine:
@@ -306,6 +324,7 @@ def test_speech_recognised_during_the_frame_pass_stores_what_a_serial_run_does(c
             (video,) = engine.videos()
             runs[overlap] = (_speech_rows(engine), video.routes["speech"]["language"],
                              {r: s["state"] for r, s in video.routes.items()})
+    assert threads == ["vidseek-speech", "MainThread"], "overlap on: the speech thread; off: the caller's"
     assert runs[True] == runs[False]
     rows, language, states = runs[True]
     assert language == "en" and any("lighthouse" in text.lower() for text, _, _ in rows)
@@ -317,25 +336,18 @@ def test_a_failing_frame_pass_stops_the_speech_thread_and_stores_nothing(corpus,
 
     from vidseek.index.pipeline import VideoIndexer
 
-    started = threading.Event()
+    threads = _threads_that_transcribe(monkeypatch)
+    during: list[list[str]] = []
 
     def broken(self, *args, **kwargs):
-        started.wait(5)
+        during.append([t.name for t in threading.enumerate()])  # recognition has started beside this
         raise RuntimeError("frame pass broke")
 
-    def noting(original):
-        def transcribe(self, *args, **kwargs):
-            started.set()
-            return original(self, *args, **kwargs)
-        return transcribe
-
-    from vidseek.analyze.asr import SpeechRecognizer
-
-    monkeypatch.setattr(SpeechRecognizer, "transcribe", noting(SpeechRecognizer.transcribe))
     monkeypatch.setattr(VideoIndexer, "_frames_routes", broken)
     with vidseek.open(tmp_path / "data", visual_model=str(tmp_path / "none"), routes=["speech", "ocr"]) as engine:
         report = engine.index([corpus / "lighthouse_talk.mp4"])
         assert report.count("failed") == 1 and "frame pass broke" in report.results[0].error
+        assert during and "vidseek-speech" in during[0] and threads == ["vidseek-speech"]
         assert not [t for t in threading.enumerate() if t.name == "vidseek-speech"]
         assert engine.store.count()["text"] == 0
         assert [v.status for v in engine.videos()] != ["done"]
