@@ -38,3 +38,32 @@ def tiny_clip_dir(tiny_clip_checkpoint: Path, tmp_path_factory: pytest.TempPathF
     out = tmp_path_factory.mktemp("tiny-clip-onnx") / "tiny-clip"
     pairs = _tinyclip().calibration_pairs()
     return export_model(tiny_clip_checkpoint, out, name="tiny-clip", calibration_pairs=pairs)
+
+
+# PostgreSQL (the shared catalog): tests/test_catalog.py, tests/test_server.py --------------------
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the session (tests/pgserver.py); `postgres.new_database()` is a URL.
+
+    Where PostgreSQL is not installed the tests that need it are skipped, unless
+    VIDSEEK_TEST_REQUIRE_POSTGRES=1 (.ci/run sets it): then they fail."""
+    try:
+        from pgserver import PgServer, find_bindir
+    except ModuleNotFoundError:
+        from tests.pgserver import PgServer, find_bindir
+    pytest.importorskip("psycopg", reason="the PostgreSQL catalog needs psycopg (pip install 'vidseek[postgres]')")
+    if find_bindir() is None and os.environ.get("VIDSEEK_TEST_REQUIRE_POSTGRES") != "1":
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    server = PgServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_target(request, tmp_path):
+    """Where a test's catalog lives: a SQLite file, then a fresh database on the PostgreSQL server."""
+    if request.param == "sqlite":
+        return tmp_path / "catalog.sqlite"
+    return request.getfixturevalue("postgres").new_database()

@@ -87,7 +87,7 @@ class Server:
         self.stop()
 
 
-def make_key(data: Path, tenant: str, *extra: str) -> str:
-    done = cli("keys", "create", "--tenant", tenant, "-d", str(data), *extra)
+def make_key(data: Path, tenant: str, *extra: str, env: dict | None = None) -> str:
+    done = cli("keys", "create", "--tenant", tenant, "-d", str(data), *extra, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip().splitlines()[-1]

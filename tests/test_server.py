@@ -2,11 +2,14 @@
 
 Every endpoint is tried with the other tenant's key (refused as 404, or no results for search),
 and every path-taking endpoint with traversal tricks (refused as 400/404, nothing outside served).
+The suite runs twice: on the SQLite catalog, and on a real PostgreSQL server (VIDSEEK_CATALOG_URL).
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -18,12 +21,18 @@ from vidseek.media.synth import Scene, make_video
 FAST = {"routes": ["ocr", "title"]}
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def _catalog_env(request, kind: str) -> dict[str, str]:
+    """Nothing for the SQLite catalog; VIDSEEK_CATALOG_URL of a fresh PostgreSQL database otherwise."""
+    return {} if kind == "sqlite" else {"VIDSEEK_CATALOG_URL": request.getfixturevalue("postgres").new_database()}
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def world(request, tmp_path_factory):
     """A server with tenants alice (videos from a server folder) and bob (an upload), both indexed.
 
     Both tenants own a clip that shows the same word, so a leak in search would show.
     """
+    catalog = _catalog_env(request, request.param)
     root = tmp_path_factory.mktemp("server")
     media = root / "media" / "alice"
     make_video(media / "trip" / "lighthouse_alice.mp4", [Scene(2, (30, 30, 30)), Scene(3, (240, 240, 240),
@@ -36,9 +45,9 @@ def world(tmp_path_factory):
     (media / "up").symlink_to(root)
 
     data = root / "data"
-    keys = {t: make_key(data, t) for t in ("alice", "bob")}
+    keys = {t: make_key(data, t, env=catalog) for t in ("alice", "bob")}
     env = {"VIDSEEK_MEDIA_ROOTS": str(media), "VIDSEEK_VISUAL_MODEL": str(root / "none"),
-           "VIDSEEK_MAX_UPLOAD_MB": "1"}
+           "VIDSEEK_MAX_UPLOAD_MB": "1", **catalog}
     server = Server(data, env)
     try:
         a, b = server.client(keys["alice"]), server.client(keys["bob"])
@@ -248,13 +257,15 @@ def test_openapi_docs_are_served_without_a_cdn(world):
         spec["paths"])
 
 
-def test_jobs_survive_a_server_restart(tmp_path):
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_jobs_survive_a_server_restart(tmp_path, request, kind):
     """Stopping the server mid-queue loses nothing: interrupted and queued jobs run after a restart."""
     media = tmp_path / "media"
     for i in range(3):
         make_video(media / f"clip{i}.mp4", [Scene(2, (40 * i, 90, 90), text=f"PART{i}") for _ in range(4)])
     data = tmp_path / "data"
-    env = {"VIDSEEK_MEDIA_ROOTS": str(media), "VIDSEEK_VISUAL_MODEL": str(tmp_path / "none")}
+    env = {"VIDSEEK_MEDIA_ROOTS": str(media), "VIDSEEK_VISUAL_MODEL": str(tmp_path / "none"),
+           **_catalog_env(request, kind)}
     with Server(data, env) as server, server.client() as c:
         lib = c.post("/api/libraries", json={"name": "r", "settings": FAST}).json()
         jobs = c.post(f"/api/libraries/{lib['id']}/videos", json={"root": "media", "path": ""}).json()["jobs"]
@@ -268,3 +279,36 @@ def test_jobs_survive_a_server_restart(tmp_path):
         res = c.post("/api/search", json={"q": "part2"}).json()
         assert [m["name"] for m in res["moments"]] == ["clip2.mp4"]
         assert len(c.get(f"/api/libraries/{lib['id']}/videos").json()) == 3
+
+
+def test_a_killed_servers_job_is_taken_over_on_a_shared_catalog(tmp_path, request):
+    """PostgreSQL catalog: kill -9 a server mid-job; the next server on it runs that job once its lease ends."""
+    media = tmp_path / "media"
+    make_video(media / "long.mp4", [Scene(2, (40 * i, 90, 90), text=f"PART{i}") for i in range(8)])
+    make_video(media / "short.mp4", [Scene(2, (200, 90, 90), text="SHORT")])
+    data = tmp_path / "data"
+    env = {"VIDSEEK_MEDIA_ROOTS": str(media), "VIDSEEK_VISUAL_MODEL": str(tmp_path / "none"),
+           "VIDSEEK_JOB_LEASE_SECONDS": "3", **_catalog_env(request, "postgresql")}
+    first = Server(data, env)
+    try:
+        with first.client() as c:
+            lib = c.post("/api/libraries", json={"name": "k", "settings": FAST}).json()
+            jobs = c.post(f"/api/libraries/{lib['id']}/videos", json={"root": "media", "path": ""}).json()["jobs"]
+            for _ in range(400):
+                running = [j for j in c.get("/api/jobs").json() if j["state"] == "running"]
+                if running:
+                    break
+                time.sleep(0.05)
+        assert running, "no job started"
+        first.proc.send_signal(signal.SIGKILL)  # no shutdown: the job stays 'running' with a stale heartbeat
+        first.proc.wait(30)
+    finally:
+        first.stop()
+    with Server(data, env) as second, second.client() as c:
+        final = second.wait_jobs(None)
+        assert sorted(j["state"] for j in final) == ["done", "done"], final
+        assert {j["id"] for j in final} == {j["id"] for j in jobs}  # the same jobs, none twice
+        assert c.post("/api/search", json={"q": "part7"}).json()["moments"][0]["name"] == "long.mp4"
+        videos = c.get(f"/api/libraries/{lib['id']}/videos").json()
+        assert sorted(v["name"] for v in videos) == ["long.mp4", "short.mp4"]
+    assert "queued again" in second.log.read_text()

@@ -16,6 +16,7 @@ server gives each API key its own `engine.tenant(name)`.
 from __future__ import annotations
 
 import shutil
+import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from vidseek.store.catalog import (
     LibraryRecord,
     VideoRecord,
     check_name,
+    open_catalog,
 )
 from vidseek.store.faces import FaceRecord, PersonRecord
 from vidseek.store.lock import DataDirLock
@@ -73,13 +75,25 @@ class Engine:
         """`resident`: this process gives the data dir up when another one needs it (the lock asks it
         to stop); `vidseek serve --resident` is such a process."""
         self.settings = settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self._lock = DataDirLock(settings.data_dir, resident=resident)
-        if settings.milvus_uri is None:  # a server handles its own concurrency
-            self._lock.acquire()
+        # A server catalog is reached first: a wrong URL or password leaves no data dir behind.
+        shared = open_catalog(settings) if settings.catalog_url else None
         try:
-            self.catalog = Catalog(settings.data_dir / "catalog.sqlite")
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            self._lock = DataDirLock(settings.data_dir, resident=resident)
+            if settings.milvus_uri is None:  # a server handles its own concurrency
+                self._lock.acquire()
         except BaseException:
+            if shared is not None:
+                shared.close()
+            raise
+        try:
+            self.catalog = shared or open_catalog(settings)
+            if self.catalog.shared:
+                store = settings.milvus_uri or f"lite:{socket.gethostname()}:{settings.milvus_target}"
+                self.catalog.pair_with_store(f"{store}#{settings.collection_prefix}")
+        except BaseException:
+            if shared is not None:
+                shared.close()
             self._lock.release()
             raise
         self.analyzers = Analyzers(settings)

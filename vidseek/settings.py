@@ -71,6 +71,12 @@ class Settings(BaseModel):
     )
     milvus_token: str | None = None
     collection_prefix: str = "vidseek"
+    catalog_url: str | None = Field(
+        default=None, description="postgresql://USER:PASSWORD@HOST:PORT/DB: a catalog (and job queue) several "
+        "servers share; unset = catalog.sqlite in the data dir")
+    job_lease_seconds: float = Field(
+        default=60.0, ge=2, le=3600, description="With a shared catalog: a running job whose server has sent no "
+        "heartbeat for this long is taken over by another server")
 
     # media
     frame_rate: float = Field(default=1.0, gt=0, le=30, description="Frames sampled per second")
@@ -171,6 +177,18 @@ class Settings(BaseModel):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return Path(value).expanduser().resolve()
+
+    @field_validator("catalog_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        from vidseek.store.sql import is_postgres_url
+
+        if value is not None and not value.strip():
+            return None
+        if value is not None and not is_postgres_url(value):
+            raise ValueError("not a postgresql://USER:PASSWORD@HOST:PORT/DB URL (unset it for the SQLite catalog "
+                             "in the data dir)")
+        return value
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

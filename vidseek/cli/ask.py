@@ -51,7 +51,9 @@ def ask_command(
         if answer is None:
             answer = _local(data_dir, question, library, no_llm, live)
         elif server is None:  # a server on this data dir: its catalog has the paths a local answer shows
-            add_local_paths(settings.data_dir, {"moments": answer["citations"]})
+            from vidseek.store.catalog import catalog_target
+
+            add_local_paths(catalog_target(settings), {"moments": answer["citations"]})
     except VidseekError as exc:
         fail(exc, 1)
     if as_json:

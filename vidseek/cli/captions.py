@@ -116,9 +116,9 @@ def _plan_read_only(settings: Any, library: str, paths: list[Path] | None, token
                     price: float | None, probe: bool) -> CaptionPlan:
     """The same plan from the catalog of a data dir a running server owns, read-only (nothing is written)."""
     from vidseek.errors import NotFoundError
-    from vidseek.store.catalog import DEFAULT_TENANT, Catalog
+    from vidseek.store.catalog import DEFAULT_TENANT, open_catalog
 
-    catalog = Catalog.reader(settings.data_dir / "catalog.sqlite")
+    catalog = open_catalog(settings, read_only=True)
     try:
         try:
             rec = catalog.library_named(DEFAULT_TENANT, library)
@@ -130,7 +130,7 @@ def _plan_read_only(settings: Any, library: str, paths: list[Path] | None, token
             videos = catalog.videos(DEFAULT_TENANT, rec.id)
         return _costed(catalog, videos, settings, paths, tokens_per_image, price, probe)
     finally:
-        catalog.db.close()
+        catalog.close()
 
 
 def _costed(catalog: Any, videos: list, settings: Any, paths: list[Path] | None, tokens_per_image: int,

@@ -48,12 +48,12 @@ def _moment(data_dir: Path | None, n: int) -> tuple[dict[str, Any], Any]:
 
 def _path_of(settings: Any, video_id: int | None) -> str:
     """A server-backed search lists no paths: the server's catalog (same data dir) has them."""
-    from vidseek.store.catalog import Catalog
+    from vidseek.store.catalog import Catalog, catalog_target
 
-    path = settings.data_dir / "catalog.sqlite"
-    if video_id is None or not path.is_file():
+    target = catalog_target(settings)
+    if video_id is None or (isinstance(target, Path) and not target.is_file()):
         raise VidseekError("that result came from a remote server; download it from its /api/videos/<id>/clip")
-    catalog = Catalog(path)
+    catalog = Catalog(target, read_only=True)
     try:  # the data dir is this user's: any tenant's video is theirs to cut
         video = next((v for t in catalog.tenants() if (v := catalog.get(video_id, t)) is not None), None)
     finally:

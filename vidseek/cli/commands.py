@@ -179,7 +179,9 @@ def _search_served(settings, server: str | None, api_key: str | None, form: dict
     result = through_server(settings, server, api_key, start=True,
                             call=lambda c: c.search(form, image, library, face=face, clip=clip))
     if result is not None and server is None:
-        add_local_paths(settings.data_dir, result)
+        from vidseek.store.catalog import catalog_target
+
+        add_local_paths(catalog_target(settings), result)
     return result
 
 
@@ -221,9 +223,9 @@ def _add_local_status(settings, info: dict) -> None:
     info.setdefault("store", f"served by {running_server(settings.data_dir) or 'a vidseek server'}")
     entries = [e for e in info["failed"] + info.get("video_list", []) if "path" not in e]
     if entries:
-        from vidseek.store.catalog import read_paths
+        from vidseek.store.catalog import catalog_target, read_paths
 
-        files, _ = read_paths(settings.data_dir / "catalog.sqlite", (e.get("video_id", e.get("id")) for e in entries))
+        files, _ = read_paths(catalog_target(settings), (e.get("video_id", e.get("id")) for e in entries))
         for e in entries:
             e["path"] = files.get(int(e.get("video_id", e.get("id"))), e.pop("name", "?"))
             e.pop("name", None)
@@ -365,7 +367,13 @@ def serve(
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{shown}:{port}"
     mode = "API keys required" if keys else "single-user mode: no key needed from this machine"
-    console.print(f"vidseek serving {one_line(settings.data_dir)} at {url} ({mode}); API docs at {url}/docs")
+    shared = ""
+    if settings.catalog_url:
+        from vidseek.store.sql import redact
+
+        shared = f", catalog {redact(settings.catalog_url)}"
+    console.print(f"vidseek serving {one_line(settings.data_dir)}{shared} at {url} ({mode}); API docs at {url}/docs")
+    logging.getLogger("vidseek").setLevel(logging.WARNING)  # an operator sees jobs requeued or taken over
     app_ = create_app(settings, bound_to_loopback=loopback, url=url, bind_host=host)
     uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
 
@@ -397,11 +405,12 @@ def _catalog(data_dir: Path | None):
     """The catalog alone (no Milvus, no lock): key management works while a server runs."""
     from contextlib import closing
 
-    from vidseek.store.catalog import Catalog
+    from vidseek.store.catalog import open_catalog
 
     settings = load_settings(data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return closing(Catalog(settings.data_dir / "catalog.sqlite"))
+    if settings.catalog_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return closing(open_catalog(settings))
 
 
 @keys_app.command("create")

@@ -40,10 +40,15 @@ def load_settings(data_dir: Path | None, **overrides):
         for error in exc.errors():
             field = str(error["loc"][0]) if error["loc"] else ""
             if field in env and field not in overrides:
-                where = f"{env_name(field)}={env[field]!r}"
+                value = env[field]
+                if "://" in str(value):  # a URL's password stays out of the message
+                    from vidseek.store.sql import redact
+
+                    value = redact(str(value))
+                where = f"{env_name(field)}={value!r}"
             else:
                 where = ".".join(map(str, error["loc"]))
-            problems.append(f"{where}: {error['msg']}")
+            problems.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
         raise VidseekError(f"invalid setting ({'; '.join(problems)}); check the options and VIDSEEK_* variables"
                            ) from None
 

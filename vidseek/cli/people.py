@@ -121,9 +121,9 @@ def duplicates_command(
 
     groups = _run(data_dir, server, api_key, local, remote)
     if server is None:  # a server on this machine's data dir named the files: its catalog has their paths
-        from vidseek.store.catalog import read_paths
+        from vidseek.store.catalog import catalog_target, read_paths
 
-        files, _ = read_paths(load_settings(data_dir).data_dir / "catalog.sqlite",
+        files, _ = read_paths(catalog_target(load_settings(data_dir)),
                               (v["video_id"] for g in groups for v in g["videos"]))
         for g in groups:
             for v in g["videos"]:

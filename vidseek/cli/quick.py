@@ -103,7 +103,7 @@ def search(argv: list[str]) -> int | None:
         console.print(f"[red]error:[/red] {one_line(problem)}")
         return 2
     body["data_dir"] = str(folder)
-    add_local_paths(folder, body)
+    add_local_paths(os.environ.get("VIDSEEK_CATALOG_URL") or folder / "catalog.sqlite", body)
     remember(folder, fields["q"], body["moments"])
     print_search(fields["q"], body, as_json, verbose)
     return 0

@@ -22,9 +22,11 @@ def remember(data_dir: Path, query: str | None, moments: list[dict[str, Any]]) -
         pass
 
 
-def add_local_paths(data_dir: Path, result: dict) -> None:
+def add_local_paths(catalog: Path | str, result: dict) -> None:
     """A server on this machine's data dir lists names and URLs; its catalog has the paths a local
-    search prints (the file, and the shot's thumbnail), so they are filled in from there."""
+    search prints (the file, and the shot's thumbnail), so they are filled in from there.
+
+    `catalog`: the server's catalog, `catalog_target(settings)`."""
     moments = [m for m in result.get("moments", []) if not m.get("path") and m.get("video_id") is not None]
     if not moments:
         return
@@ -35,7 +37,7 @@ def add_local_paths(data_dir: Path, result: dict) -> None:
         parts = str(m.get("thumbnail_url") or "").split("/")
         if len(parts) == 6 and parts[:4] == ["", "api", "videos", str(m["video_id"])] and parts[5].isdigit():
             shots[id(m)] = (int(m["video_id"]), int(parts[5]))
-    files, thumbs = read_paths(data_dir / "catalog.sqlite", (m["video_id"] for m in moments), shots.values())
+    files, thumbs = read_paths(catalog, (m["video_id"] for m in moments), shots.values())
     for m in moments:
         m["path"] = files.get(int(m["video_id"]))
         if id(m) in shots and shots[id(m)] in thumbs:

@@ -1,8 +1,13 @@
-"""The catalog: one SQLite file listing tenants, their libraries, videos, shots, keys and jobs.
+"""The catalog: tenants, their libraries, videos, shots, keys and jobs, in SQLite or PostgreSQL.
 
 Milvus holds the searchable rows; the catalog is the source of truth for "is this video done",
 so a crash between the two never reports a half-indexed video as indexed. Every read that a
 tenant can reach takes the tenant as an argument: there is no unscoped lookup by id for them.
+
+The embedded default is one SQLite file in the data dir. `VIDSEEK_CATALOG_URL=postgresql://...`
+puts it on a PostgreSQL server instead, which several `vidseek serve` processes share: they claim
+indexing jobs from it (`claim_job`) and take over the jobs of one that died (`requeue_stale`).
+The same SQL runs on both (`vidseek.store.sql`).
 
 The connection is shared by the server's threads; one lock serialises statements (SQLite does
 the same internally) so a transaction of one thread never interleaves with another's.
@@ -12,19 +17,22 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vidseek.errors import ConflictError, NotFoundError, StoreError, VidseekError
 from vidseek.store.faces import FACES_SCHEMA, FacesMixin
 from vidseek.store.shots import ShotCache, Shots
+from vidseek.store.sql import PostgresDB, Row, SqliteDB, connect
 
-SCHEMA_VERSION = 2
+if TYPE_CHECKING:
+    from vidseek.settings import Settings
+
+# 3: jobs have an owner (the server running it), a heartbeat and a cancel flag
+SCHEMA_VERSION = 3
 DEFAULT_TENANT = "default"
 DEFAULT_LIBRARY = "default"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"  # tenant and library names: safe in Milvus filters and URLs
@@ -83,7 +91,7 @@ CREATE TABLE IF NOT EXISTS segments (
     video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
     idx INTEGER NOT NULL,
     start REAL NOT NULL,
-    end REAL NOT NULL,
+    "end" REAL NOT NULL,                   -- quoted: END is a keyword of PostgreSQL
     thumbnail TEXT,
     PRIMARY KEY (video_id, idx)
 );
@@ -102,34 +110,61 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT,
     created_at REAL NOT NULL,
     started_at REAL,
-    finished_at REAL
+    finished_at REAL,
+    owner TEXT,                            -- the server process running it (host:pid:nonce)
+    heartbeat_at REAL,                     -- its owner's last sign of life while running
+    cancel_requested INTEGER NOT NULL DEFAULT 0  -- set by any server; the owner stops the job
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, id);
+CREATE TABLE IF NOT EXISTS meta (         -- facts about the catalog as a whole, e.g. which store it goes with
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
 
 
-def read_paths(db: Path, video_ids: Iterable[int], shots: Iterable[tuple[int, int]] = ()
+def catalog_target(settings: Settings) -> Path | str:
+    """Where the settings' catalog is: `catalog_url` (PostgreSQL), or `catalog.sqlite` in the data dir."""
+    return settings.catalog_url or settings.data_dir / "catalog.sqlite"
+
+
+def open_catalog(settings: Settings, read_only: bool = False) -> Catalog:
+    """The catalog the settings name (`catalog_target`).
+
+    `read_only`: a view of a catalog another process (a running server) owns: nothing is created or
+    migrated, and any write fails."""
+    return Catalog(catalog_target(settings), read_only=read_only)
+
+
+def read_paths(target: Path | str, video_ids: Iterable[int], shots: Iterable[tuple[int, int]] = ()
                ) -> tuple[dict[int, str], dict[tuple[int, int], str]]:
     """Files and shot thumbnails as paths, read-only from a catalog another process (a server) owns:
-    what the CLI prints for a server-backed search on this machine's data dir."""
+    what the CLI prints for a server-backed search on this machine's data dir. Nothing when that
+    catalog can't be read."""
     ids = sorted({int(v) for v in video_ids})
     pairs = sorted({(int(v), int(i)) for v, i in shots})
-    if not db.is_file() or not (ids or pairs):
+    if not (ids or pairs):
         return {}, {}
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
     try:
-        files = {int(r[0]): r[1] for r in con.execute(
-            f"SELECT id, path FROM videos WHERE id IN ({','.join('?' * len(ids))})", ids)} if ids else {}
+        catalog = Catalog(target, read_only=True)
+    except VidseekError:
+        return {}, {}
+    try:
+        files = {}
+        for chunk in (ids[i : i + 900] for i in range(0, len(ids), 900)):
+            marks = ",".join("?" * len(chunk))
+            files.update({int(r[0]): r[1] for r in catalog._all(f"SELECT id, path FROM videos WHERE id IN ({marks})",
+                                                                chunk)})
         thumbs = {}
         for v, i in pairs:
-            row = con.execute("SELECT thumbnail FROM segments WHERE video_id = ? AND idx = ?", (v, i)).fetchone()
+            row = catalog._one("SELECT thumbnail FROM segments WHERE video_id = ? AND idx = ?", (v, i))
             if row and row[0]:
                 thumbs[(v, i)] = row[0]
         return files, thumbs
-    except sqlite3.Error:
+    except Exception:  # noqa: BLE001 - a catalog being migrated or locked: the paths are a nicety
         return {}, {}
     finally:
-        con.close()
+        catalog.close()
 
 
 def check_name(kind: str, name: str) -> str:
@@ -205,6 +240,9 @@ class JobRecord:
     started_at: float | None
     finished_at: float | None
     stages: dict[str, float] | None = None  # live percent per stage while running (not stored)
+    owner: str | None = None  # the server process running it
+    heartbeat_at: float | None = None
+    cancel_requested: int = 0
 
     @property
     def active(self) -> bool:
@@ -222,73 +260,100 @@ class KeyRecord:
 
 
 class Catalog(FacesMixin):
-    """Small typed wrapper over the SQLite catalog. Usage: `Catalog(path).videos(tenant="default")`."""
+    """Small typed wrapper over the catalog. Usage: `Catalog(path).videos(tenant="default")`, or
+    `Catalog("postgresql://vidseek:PASSWORD@db/vidseek")` for a catalog several servers share."""
 
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
-        self.db.row_factory = sqlite3.Row
-        self._lock = threading.RLock()
+    def __init__(self, target: Path | str, read_only: bool = False):
+        self.db: SqliteDB | PostgresDB = connect(target, read_only=read_only)
+        self.path = target
+        self._lock = self.db.lock
         self._shots = ShotCache()
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self._check_version()
-        self.db.executescript(_SCHEMA + FACES_SCHEMA)
-        self._add_columns()
-        self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        if read_only:
+            self._check_version()
+            return
+        try:
+            with self.db.migrating():
+                self._check_version()
+                self.db.script(_SCHEMA + FACES_SCHEMA)
+                self._add_columns()
+                self.db.set_schema_version(SCHEMA_VERSION)
+        except BaseException:
+            self.db.close()
+            raise
 
     @classmethod
     def reader(cls, path: Path) -> Catalog:
-        """A read-only view of a catalog another process (a running server) owns: nothing is created or
-        migrated, and any write fails. Usage: `Catalog.reader(data_dir / "catalog.sqlite").videos("default")`."""
-        if not path.is_file():
-            raise StoreError(f"no catalog at {path}")
-        self = cls.__new__(cls)
-        self.path = path
-        self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False,
-                                  timeout=10)
-        self.db.row_factory = sqlite3.Row
-        self._lock = threading.RLock()
-        self._shots = ShotCache()
-        self._check_version()
-        return self
+        """A read-only view of a SQLite catalog another process (a running server) owns: nothing is created
+        or migrated, and any write fails. Usage: `Catalog.reader(data_dir / "catalog.sqlite").videos("default")`."""
+        return cls(path, read_only=True)
+
+    @property
+    def shared(self) -> bool:
+        """Several server processes may use this catalog at once (PostgreSQL)."""
+        return self.db.shared
 
     def _add_columns(self) -> None:
-        """Columns newer than a catalog's tables; the values they would hold are computed later."""
-        cols = {r["name"] for r in self.db.execute("PRAGMA table_info(videos)")}
+        """The schema migrations: columns newer than a catalog's tables, added in place. The values they
+        would hold are computed later (or start empty)."""
+        cols = self.db.columns("videos")
         if "embedding" not in cols:  # from before semantic search: `vidseek index` embeds the stored rows
             self.db.execute("ALTER TABLE videos ADD COLUMN embedding TEXT")
+        cols = self.db.columns("jobs")  # 3: shared job queue
+        for col, kind in (("owner", "TEXT"), ("heartbeat_at", "REAL"),
+                          ("cancel_requested", "INTEGER NOT NULL DEFAULT 0")):
+            if col not in cols:
+                kind = "DOUBLE PRECISION" if kind == "REAL" and self.db.dialect != "sqlite" else kind
+                self.db.execute(f"ALTER TABLE jobs ADD COLUMN {col} {kind}")
 
     def _check_version(self) -> None:
-        cols = {r["name"] for r in self.db.execute("PRAGMA table_info(videos)")}
+        cols = self.db.columns("videos")
         if cols and "tenant" not in cols:
             raise StoreError(
-                f"{self.path} was made by vidseek 0.1 (before libraries and tenants); move that data dir "
+                f"{self.db.where} was made by vidseek 0.1 (before libraries and tenants); move that data dir "
                 "away (or pick another --data-dir) and index again"
             )
+        found = self.db.schema_version()
+        if found > SCHEMA_VERSION:
+            raise StoreError(f"the catalog at {self.db.where} has schema {found}, newer than this vidseek's "
+                             f"{SCHEMA_VERSION}: upgrade vidseek on this machine (pip install -U vidseek)")
 
     def close(self) -> None:
-        with self._lock:
-            self.db.close()
+        self.db.close()
 
-    def _all(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
+    def _all(self, sql: str, args: Iterable[Any] = ()) -> list[Row]:
         with self._lock:
-            return self.db.execute(sql, tuple(args)).fetchall()
+            return self.db.execute(sql, args).fetchall()
 
-    def _one(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Row | None:
+    def _one(self, sql: str, args: Iterable[Any] = ()) -> Row | None:
         with self._lock:
-            return self.db.execute(sql, tuple(args)).fetchone()
+            return self.db.execute(sql, args).fetchone()
 
     def _run(self, sql: str, args: Iterable[Any] = ()) -> int:
-        """Execute a write; returns the last inserted row id."""
+        """Execute a write; returns the number of rows it changed."""
         with self._lock:
-            return self.db.execute(sql, tuple(args)).lastrowid or 0
+            return self.db.execute(sql, args).rowcount
+
+    def _insert(self, sql: str, args: Iterable[Any] = ()) -> int:
+        """Insert one row into a table with an `id`; returns that id."""
+        return self.db.insert(sql, args)
+
+    def pair_with_store(self, store: str) -> None:
+        """A shared catalog lists videos whose rows are in one Milvus: record which on first use, and refuse
+        a process that would index into another (a Milvus Lite file of its own beside a server's catalog)."""
+        self._run("INSERT INTO meta (key, value) VALUES ('store', ?) ON CONFLICT DO NOTHING", (store,))
+        known = self._one("SELECT value FROM meta WHERE key = 'store'")["value"]
+        if known != store and (known.startswith("lite:") or store.startswith("lite:")):
+            where = known.removeprefix("lite:")
+            raise StoreError(
+                f"VIDSEEK_CATALOG_URL: the catalog at {self.db.where} goes with the Milvus store {where}, and this "
+                f"process would use {store.removeprefix('lite:')}. Milvus Lite serves one process: run one server "
+                "on that data dir, or give every server VIDSEEK_MILVUS_URI of one Milvus server (and a fresh "
+                "catalog database)")
 
     # tenants and keys ---------------------------------------------------------------------
     def ensure_tenant(self, name: str) -> None:
         check_name("tenant", name)
-        self._run("INSERT OR IGNORE INTO tenants (name, created_at) VALUES (?, ?)", (name, time.time()))
+        self._run("INSERT INTO tenants (name, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING", (name, time.time()))
 
     def tenants(self) -> list[str]:
         return [r["name"] for r in self._all("SELECT name FROM tenants ORDER BY name")]
@@ -303,7 +368,7 @@ class Catalog(FacesMixin):
 
     def add_key(self, tenant: str, key_hash: str, prefix: str, label: str | None) -> KeyRecord:
         self.ensure_tenant(tenant)
-        kid = self._run("INSERT INTO api_keys (tenant, key_hash, prefix, label, created_at) VALUES (?, ?, ?, ?, ?)",
+        kid = self._insert("INSERT INTO api_keys (tenant, key_hash, prefix, label, created_at) VALUES (?, ?, ?, ?, ?)",
                         (tenant, key_hash, prefix, label, time.time()))
         return self.keys(key_id=kid)[0]
 
@@ -330,7 +395,7 @@ class Catalog(FacesMixin):
 
     def add_session(self, id_hash: str, key_id: int, lifetime: float) -> None:
         now = time.time()
-        with self._lock:
+        with self.db.transaction():
             self.db.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
             self.db.execute("INSERT INTO sessions (id_hash, key_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
                             (id_hash, key_id, now, now + lifetime))
@@ -344,17 +409,16 @@ class Catalog(FacesMixin):
         self._run("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
 
     def revoke_key(self, key_id: int) -> bool:
-        with self._lock:
-            return self.db.execute("DELETE FROM api_keys WHERE id = ?", (key_id,)).rowcount > 0
+        return self._run("DELETE FROM api_keys WHERE id = ?", (key_id,)) > 0
 
     # libraries ----------------------------------------------------------------------------
     def create_library(self, tenant: str, name: str, settings: dict[str, Any] | None = None) -> LibraryRecord:
         self.ensure_tenant(tenant)
         check_name("library", name)
         try:
-            lid = self._run("INSERT INTO libraries (tenant, name, settings, created_at) VALUES (?, ?, ?, ?)",
+            lid = self._insert("INSERT INTO libraries (tenant, name, settings, created_at) VALUES (?, ?, ?, ?)",
                             (tenant, name, json.dumps(settings or {}), time.time()))
-        except sqlite3.IntegrityError:
+        except self.db.IntegrityError:
             raise ConflictError(f"a library named {name!r} already exists") from None
         return self.library(tenant, lid)
 
@@ -412,7 +476,7 @@ class Catalog(FacesMixin):
                VALUES (?, ?, ?, ?, ?, ?, ?, 'indexing', ?)
                ON CONFLICT(library_id, path) DO UPDATE SET size=excluded.size, mtime=excluded.mtime,
                  content_hash=excluded.content_hash, status='indexing', error=NULL,
-                 source=COALESCE(excluded.source, source)""",
+                 source=COALESCE(excluded.source, videos.source)""",
             (library.tenant, library.id, path, source, size, mtime, content_hash, time.time()),
         )
         rec = self.get_by_path(library.id, path)
@@ -452,17 +516,16 @@ class Catalog(FacesMixin):
     def replace_segments(self, video_id: int, segments: Iterable[SegmentRecord]) -> None:
         rows = [(video_id, s.idx, s.start, s.end, s.thumbnail) for s in segments]
         self._shots.forget(video_id)
-        with self._lock, self.db:
-            self.db.execute("BEGIN")
+        with self.db.transaction():
             self.db.execute("DELETE FROM segments WHERE video_id = ?", (video_id,))
-            self.db.executemany("INSERT INTO segments (video_id, idx, start, end, thumbnail) VALUES (?, ?, ?, ?, ?)",
+            self.db.executemany('INSERT INTO segments (video_id, idx, start, "end", thumbnail) VALUES (?, ?, ?, ?, ?)',
                                 rows)
 
     def has_route(self, route: str, tenant: str) -> bool:
         """True if some indexed video of the tenant has rows for `route` (so searching it can find anything)."""
         row = self._one(
             "SELECT 1 FROM videos WHERE tenant = ? AND status = 'done' AND json_extract(routes, ?) = 'done' "
-            "AND json_extract(routes, ?) > 0 LIMIT 1",
+            "AND CAST(json_extract(routes, ?) AS REAL) > 0 LIMIT 1",
             (tenant, f"$.{route}.state", f"$.{route}.rows"),
         )
         return row is not None
@@ -520,7 +583,7 @@ class Catalog(FacesMixin):
                         (library.id, path))
         if row is not None:
             return _job(row)
-        jid = self._run(
+        jid = self._insert(
             "INSERT INTO jobs (tenant, library_id, path, source, name, state, created_at) "
             "VALUES (?, ?, ?, ?, ?, 'queued', ?)",
             (library.tenant, library.id, path, source, Path(path).name, time.time()),
@@ -543,31 +606,75 @@ class Catalog(FacesMixin):
             sql, args = sql + " AND state = ?", [*args, state]
         return [_job(r) for r in self._all(sql + " ORDER BY id DESC LIMIT ?", [*args, limit])]
 
-    def next_job(self) -> JobRecord | None:
-        row = self._one("SELECT * FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1")
-        return _job(row) if row else None
+    def claim_job(self, owner: str) -> JobRecord | None:
+        """Take the oldest queued job and mark it running for `owner`, or None when none is queued.
 
-    def update_job(self, job_id: int, **fields: Any) -> None:
+        Each job goes to one claimant, however many servers ask at once: PostgreSQL skips rows another
+        transaction holds (FOR UPDATE SKIP LOCKED); SQLite takes its write lock for the read and write."""
+        now = time.time()
+        claim = ("UPDATE jobs SET state='running', owner=?, started_at=?, heartbeat_at=?, error=NULL, "
+                 "cancel_requested=0 WHERE id = ? AND state = 'queued'")
+        with self.db.transaction():
+            lock = " FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""
+            row = self.db.execute("SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1" + lock).fetchone()
+            if row is None or not self.db.execute(claim, (owner, now, now, row["id"])).rowcount:
+                return None
+        return self.job(row["id"])
+
+    def heartbeat(self, job_id: int, owner: str, **progress: Any) -> bool:
+        """The owner is alive and still has the job (with its progress for other servers to show).
+
+        Returns False when the job is no longer this owner's or someone asked to cancel it: stop it."""
+        sets = "".join(f", {k} = ?" for k in progress)
+        changed = self._run(f"UPDATE jobs SET heartbeat_at = ?{sets} WHERE id = ? AND owner = ? AND state = 'running' "
+                            "AND cancel_requested = 0", [time.time(), *progress.values(), job_id, owner])
+        return changed > 0
+
+    def cancel_queued(self, job_id: int) -> bool:
+        """Cancel a job that no server has claimed yet; False if one has (or it ended)."""
+        return self._run("UPDATE jobs SET state='cancelled', finished_at=? WHERE id = ? AND state = 'queued'",
+                         (time.time(), job_id)) > 0
+
+    def request_cancel(self, job_id: int) -> None:
+        """Ask the server running the job to stop it (it reads this with its next heartbeat)."""
+        self._run("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state = 'running'", (job_id,))
+
+    def update_job(self, job_id: int, held_by: str | None = None, **fields: Any) -> bool:
+        """Set fields of a job; with `held_by`, only while that owner still holds it. True if it changed."""
         cols = ", ".join(f"{k} = ?" for k in fields)
-        self._run(f"UPDATE jobs SET {cols} WHERE id = ?", [*fields.values(), job_id])
+        if held_by is None:
+            return self._run(f"UPDATE jobs SET {cols} WHERE id = ?", [*fields.values(), job_id]) > 0
+        return self._run(f"UPDATE jobs SET {cols} WHERE id = ? AND owner = ?",
+                         [*fields.values(), job_id, held_by]) > 0
 
     def requeue_running(self) -> int:
-        """Jobs left 'running' by a crashed server run again from the start (indexing is idempotent)."""
-        with self._lock:
-            sql = "UPDATE jobs SET state='queued', percent=0, stage=NULL WHERE state='running'"
-            return self.db.execute(sql).rowcount
+        """Jobs left 'running' by a crashed server run again from the start (indexing is idempotent).
+
+        Only for a catalog one process owns: on a shared one, `requeue_stale` leaves live servers' jobs alone."""
+        return self._run("UPDATE jobs SET state='queued', percent=0, stage=NULL, owner=NULL, cancel_requested=0 "
+                         "WHERE state='running'")
+
+    def requeue_stale(self, lease_seconds: float) -> int:
+        """Running jobs whose owner has sent no heartbeat for `lease_seconds` (it died) are queued again."""
+        now = time.time()
+        stale = "state='running' AND (heartbeat_at IS NULL OR heartbeat_at < ?)"
+        with self.db.transaction():  # a job someone asked to stop stays stopped
+            self.db.execute(f"UPDATE jobs SET state='cancelled', finished_at=?, owner=NULL WHERE {stale} "
+                            "AND cancel_requested = 1", (now, now - lease_seconds))
+            return self.db.execute("UPDATE jobs SET state='queued', percent=0, stage=NULL, owner=NULL "
+                                   f"WHERE {stale}", (now - lease_seconds,)).rowcount
 
 
-def _library(row: sqlite3.Row) -> LibraryRecord:
+def _library(row: Row) -> LibraryRecord:
     return LibraryRecord(id=row["id"], tenant=row["tenant"], name=row["name"], settings=json.loads(row["settings"]),
                          created_at=row["created_at"])
 
 
-def _job(row: sqlite3.Row) -> JobRecord:
+def _job(row: Row) -> JobRecord:
     return JobRecord(**dict(row))
 
 
-def _video(row: sqlite3.Row) -> VideoRecord:
+def _video(row: Row) -> VideoRecord:
     data = dict(row)
     data["routes"] = json.loads(data["routes"] or "{}")
     return VideoRecord(**data)

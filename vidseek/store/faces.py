@@ -9,7 +9,6 @@ codes for finding candidates.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ CREATE TABLE IF NOT EXISTS faces (
     video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
     tenant TEXT NOT NULL,
     start REAL NOT NULL,
-    end REAL NOT NULL,
+    "end" REAL NOT NULL,
     time REAL NOT NULL,                    -- the best detection: its frame is the thumbnail
     box TEXT NOT NULL,                     -- [x0, y0, x1, y1] as fractions of the frame
     count INTEGER NOT NULL,                -- detections merged into the track
@@ -97,21 +96,21 @@ def _blob(vector: Any) -> bytes:
     return np.asarray(vector, dtype=np.float32).tobytes()
 
 
-def _face(r: sqlite3.Row) -> FaceRecord:
+def _face(r: Any) -> FaceRecord:
     return FaceRecord(r["id"], r["video_id"], r["tenant"], r["start"], r["end"], r["time"],
                       tuple(json.loads(r["box"])), r["count"], _vec(r["vector"]), r["thumbnail"], r["crop"],
                       r["person_id"])
 
 
 class FacesMixin:
-    """Face, people and fingerprint tables; `Catalog` provides `_all`, `_one`, `_run`, `_lock`, `db`."""
+    """Face, people and fingerprint tables; `Catalog` provides `_all`, `_one`, `_run`, `_insert`, `db`."""
 
-    _lock: Any
-    db: sqlite3.Connection
+    db: Any  # vidseek.store.sql.SqliteDB | PostgresDB
 
-    def _all(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]: ...  # pragma: no cover
-    def _one(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Row | None: ...  # pragma: no cover
+    def _all(self, sql: str, args: Iterable[Any] = ()) -> list[Any]: ...  # pragma: no cover
+    def _one(self, sql: str, args: Iterable[Any] = ()) -> Any: ...  # pragma: no cover
     def _run(self, sql: str, args: Iterable[Any] = ()) -> int: ...  # pragma: no cover
+    def _insert(self, sql: str, args: Iterable[Any] = ()) -> int: ...  # pragma: no cover
 
     # face tracks --------------------------------------------------------------------------
     def add_faces(self, video_id: int, tenant: str, tracks: Sequence[dict]) -> list[int]:
@@ -119,17 +118,15 @@ class FacesMixin:
 
         Each dict: start, end, time, box (fractions), count, vector, thumbnail, crop."""
         ids = []
-        with self._lock, self.db:
-            self.db.execute("BEGIN")
+        with self.db.transaction():
             self.db.execute("DELETE FROM faces WHERE video_id = ?", (video_id,))
             for t in tracks:
-                cur = self.db.execute(
-                    "INSERT INTO faces (video_id, tenant, start, end, time, box, count, vector, thumbnail, crop) "
+                ids.append(self.db.insert(
+                    'INSERT INTO faces (video_id, tenant, start, "end", time, box, count, vector, thumbnail, crop) '
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (video_id, tenant, float(t["start"]), float(t["end"]), float(t["time"]),
                      json.dumps([round(float(b), 4) for b in t["box"]]), int(t["count"]),
-                     _blob(t["vector"]), t.get("thumbnail"), t.get("crop")))
-                ids.append(int(cur.lastrowid))
+                     _blob(t["vector"]), t.get("thumbnail"), t.get("crop"))))
         return ids
 
     def delete_faces(self, video_id: int) -> None:
@@ -165,13 +162,12 @@ class FacesMixin:
 
     # people -------------------------------------------------------------------------------
     def add_person(self, tenant: str, centroid: np.ndarray, name: str | None = None) -> int:
-        return self._run("INSERT INTO people (tenant, name, centroid, created_at) VALUES (?, ?, ?, ?)",
+        return self._insert("INSERT INTO people (tenant, name, centroid, created_at) VALUES (?, ?, ?, ?)",
                          (tenant, name, _blob(centroid), time.time()))
 
     def set_person_of(self, face_ids: Iterable[int], person_id: int | None, pinned: bool = False) -> None:
         rows = [(person_id, int(pinned), int(i)) for i in face_ids]
-        with self._lock, self.db:
-            self.db.execute("BEGIN")
+        with self.db.transaction():
             self.db.executemany("UPDATE faces SET person_id = ?, pinned = ? WHERE id = ?", rows)
 
     def set_centroid(self, person_id: int, centroid: np.ndarray) -> None:
@@ -215,11 +211,8 @@ class FacesMixin:
 
     def drop_empty_people(self, tenant: str) -> int:
         """Forget unnamed people left with no face (their videos were removed)."""
-        with self._lock:
-            cur = self.db.execute(
-                "DELETE FROM people WHERE tenant = ? AND name IS NULL AND id NOT IN "
-                "(SELECT person_id FROM faces WHERE person_id IS NOT NULL)", (tenant,))
-            return cur.rowcount
+        return self._run("DELETE FROM people WHERE tenant = ? AND name IS NULL AND id NOT IN "
+                         "(SELECT person_id FROM faces WHERE person_id IS NOT NULL)", (tenant,))
 
     def people_named(self, tenant: str) -> dict[str, int]:
         """Named people of the tenant: name -> id."""
@@ -228,7 +221,8 @@ class FacesMixin:
 
     # fingerprints -------------------------------------------------------------------------
     def set_fingerprint(self, video_id: int, version: str, data: bytes) -> None:
-        self._run("INSERT OR REPLACE INTO fingerprints (video_id, version, data) VALUES (?, ?, ?)",
+        self._run("INSERT INTO fingerprints (video_id, version, data) VALUES (?, ?, ?) ON CONFLICT (video_id) "
+                  "DO UPDATE SET version = excluded.version, data = excluded.data",
                   (video_id, version, data))
 
     def fingerprints(self, tenant: str, video_ids: Iterable[int] | None = None) -> dict[int, tuple[str, bytes]]:
