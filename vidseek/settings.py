@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -71,6 +72,16 @@ class Settings(BaseModel):
     )
     milvus_token: str | None = None
     collection_prefix: str = "vidseek"
+    milvus_index: str = Field(
+        default="AUTOINDEX", description="Index of the float vector fields (text meaning, visual, faces): on a "
+        "Milvus server e.g. HNSW, HNSW_SQ, IVF_SQ8, IVF_PQ, DISKANN; Milvus Lite builds FLAT, IVF_FLAT and AUTOINDEX "
+        "only. A collection made with another index is re-indexed in place when it is opened")
+    milvus_index_params: dict[str, Any] = Field(
+        default_factory=dict, description='Build parameters of that index as JSON, e.g. {"M": 16, '
+        '"efConstruction": 200} (HNSW) or {"nlist": 1024} (IVF_*)')
+    milvus_search_params: dict[str, Any] = Field(
+        default_factory=dict, description='Search parameters as JSON, e.g. {"ef": 128} (HNSW) or {"nprobe": 32} '
+        "(IVF_*); unset = the index's defaults")
     catalog_url: str | None = Field(
         default=None, description="postgresql://USER:PASSWORD@HOST:PORT/DB: a catalog (and job queue) several "
         "servers share; unset = catalog.sqlite in the data dir")
@@ -177,6 +188,24 @@ class Settings(BaseModel):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return Path(value).expanduser().resolve()
+
+    @field_validator("milvus_index")
+    @classmethod
+    def _index_name(cls, value: str) -> str:
+        value = value.strip().upper()
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]{1,31}", value):
+            raise ValueError("an index type name such as AUTOINDEX, FLAT, IVF_FLAT, HNSW or IVF_SQ8")
+        return value
+
+    @field_validator("milvus_index_params", "milvus_search_params", mode="before")
+    @classmethod
+    def _json_object(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not JSON ({exc.msg}); give an object such as {{\"ef\": 64}}") from None
+        return value
 
     @field_validator("catalog_url")
     @classmethod

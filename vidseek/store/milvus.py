@@ -37,6 +37,8 @@ _DNA_BATCH = 512  # query codes per Hamming search request (a clip asks ~240 a s
 _TEXT_MAX = 4000  # characters kept per text row; longer transcripts are split upstream
 _TEXT_FIELDS = ["tenant", "library_id", "video_id", "route", "start", "end", "text", "terms"]
 DEFAULT_TEXT_DIM = 896  # the default text model's width (e5-small-q4 384 + use-m3 512)
+# What Milvus Lite 2.5.1 builds for float vectors (measured: HNSW, IVF_SQ8 and the rest are refused).
+LITE_INDEXES = ("AUTOINDEX", "FLAT", "IVF_FLAT")
 
 
 @dataclass
@@ -69,6 +71,9 @@ class MilvusStore:
 
         self.settings = settings
         target = settings.milvus_target
+        if settings.milvus_uri is None and settings.milvus_index not in LITE_INDEXES:
+            raise StoreError(f"VIDSEEK_MILVUS_INDEX={settings.milvus_index} needs a Milvus server "
+                             f"(VIDSEEK_MILVUS_URI): Milvus Lite builds {', '.join(LITE_INDEXES)} only")
         try:
             kwargs = {"token": settings.milvus_token} if settings.milvus_token else {}
             self.client = MilvusClient(target, **kwargs)
@@ -83,6 +88,7 @@ class MilvusStore:
         self._loaded: set[str] = set()
         self.text_name = self._ensure_text(text_dim)
         self.text_dim = int(self.text_name.rsplit("_", 1)[1])
+        self._match_index(self.text_name, "dense")
 
     def _ready(self, name: str) -> bool:
         """Load a collection into memory once per process (a reopened Lite file starts released)."""
@@ -161,7 +167,7 @@ class MilvusStore:
         )
         index = self.client.prepare_index_params()
         index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-        index.add_index("dense", index_type="AUTOINDEX", metric_type="IP")
+        self._dense_index(index, "dense")
         self.client.create_collection(name, schema=schema, index_params=index)
 
     def _migrate(self, source: str, target: str) -> None:
@@ -199,6 +205,7 @@ class MilvusStore:
 
         if self.client.has_collection(self.visual_name):
             if self.visual_dim() == dim:
+                self._match_index(self.visual_name, "vector")
                 return
             log.warning("visual model dimension changed; dropping %s", self.visual_name)
             self.client.drop_collection(self.visual_name)
@@ -209,7 +216,7 @@ class MilvusStore:
         schema.add_field("end", DataType.FLOAT)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
         index = self.client.prepare_index_params()
-        index.add_index("vector", index_type="AUTOINDEX", metric_type="IP")
+        self._dense_index(index, "vector")
         self.client.create_collection(self.visual_name, schema=schema, index_params=index)
 
     def visual_dim(self) -> int | None:
@@ -225,6 +232,7 @@ class MilvusStore:
         from pymilvus import DataType, MilvusClient
 
         if self.client.has_collection(self.faces_name):
+            self._match_index(self.faces_name, "vector", faces=True)
             return
         schema = MilvusClient.create_schema(auto_id=False)
         schema.add_field("id", DataType.INT64, is_primary=True)  # = faces.id in the catalog
@@ -233,11 +241,49 @@ class MilvusStore:
         schema.add_field("end", DataType.FLOAT)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
         index = self.client.prepare_index_params()
-        # Lite: FLAT, exact (79 ms at 1M faces); its AUTOINDEX (an interim IVF index) missed 10 % of a
-        # person's own faces there (benchmarks/faces_dna.py). A server's AUTOINDEX (HNSW) is fine.
-        kind = "AUTOINDEX" if self.settings.milvus_uri is not None else "FLAT"
-        index.add_index("vector", index_type=kind, metric_type="IP")
+        self._dense_index(index, "vector", faces=True)
         self.client.create_collection(self.faces_name, schema=schema, index_params=index)
+
+    # indexes ------------------------------------------------------------------------------
+    def _index_kind(self, faces: bool = False) -> str:
+        """VIDSEEK_MILVUS_INDEX, except that Lite's faces stay FLAT by default: exact (79 ms at 1M faces),
+        where its AUTOINDEX (an interim IVF index) missed 10 % of a person's own faces (benchmarks/faces_dna.py).
+        A server's AUTOINDEX (HNSW) is fine."""
+        kind = self.settings.milvus_index
+        if faces and kind == "AUTOINDEX" and self.settings.milvus_uri is None:
+            return "FLAT"
+        return kind
+
+    def _dense_index(self, index, field: str, faces: bool = False) -> None:
+        kind = self._index_kind(faces)
+        params = dict(self.settings.milvus_index_params) if kind not in ("AUTOINDEX", "FLAT") else {}
+        index.add_index(field, index_type=kind, metric_type="IP", params=params)
+
+    def _match_index(self, name: str, field: str, faces: bool = False) -> None:
+        """An existing collection whose vector index is not the one the settings name gets that index now
+        (rows are kept; Milvus builds the new index from them)."""
+        try:
+            have = self.client.describe_index(name, field).get("index_type")
+        except Exception:  # no index at all (made by hand): build ours
+            have = None
+        want = self._index_kind(faces)
+        if have == want:
+            return
+        log.warning("re-indexing %s.%s as %s (was %s): VIDSEEK_MILVUS_INDEX", name, field, want, have)
+        self.client.release_collection(name)
+        self._loaded.discard(name)
+        if have is not None:
+            self.client.drop_index(name, field)
+        index = self.client.prepare_index_params()
+        self._dense_index(index, field, faces)
+        self.client.create_index(name, index)
+        self._wait(name, field, deadline=time.monotonic() + 3600)  # a big collection takes a while
+
+    def _search_params(self) -> dict:
+        params = {"metric_type": "IP"}
+        if self.settings.milvus_search_params:
+            params["params"] = dict(self.settings.milvus_search_params)
+        return params
 
     def ensure_dna(self, bits: int) -> None:
         """The fingerprint collection: one binary code per informative sampled frame (Hamming search)."""
@@ -342,11 +388,12 @@ class MilvusStore:
                 self._wait(name, field, deadline)
 
     def _wait(self, name: str, field: str, deadline: float | None = None) -> None:
-        deadline = deadline or time.monotonic() + 120.0
+        started = time.monotonic()
+        deadline = deadline or started + 120.0
         self.client.flush(name)
         while self.client.describe_index(name, field).get("pending_index_rows", 0):
             if time.monotonic() > deadline:
-                raise StoreError(f"Milvus did not finish indexing {name} within 120 s")
+                raise StoreError(f"Milvus did not finish indexing {name} within {deadline - started:.0f} s")
             time.sleep(0.1)
 
     # reads --------------------------------------------------------------------------------
@@ -380,7 +427,7 @@ class MilvusStore:
         res = self._call(
             self.client.search, self.text_name, data=[np.asarray(vector, dtype=np.float32).tolist()],
             anns_field="dense", limit=limit, filter=scoped(tenant, flt),
-            output_fields=["video_id", "route", "start", "end", "text", "dense"], search_params={"metric_type": "IP"},
+            output_fields=["video_id", "route", "start", "end", "text", "dense"], search_params=self._search_params(),
         )
         return [
             StoredHit(e["video_id"], e["route"], e["start"], e["end"], float(h["distance"]), e["text"],
@@ -397,7 +444,7 @@ class MilvusStore:
             self.client.search, self.visual_name, data=[np.asarray(vector, dtype=np.float32).tolist()],
             anns_field="vector",
             limit=limit, filter=scoped(tenant, flt), output_fields=["video_id", "start", "end"],
-            search_params={"metric_type": "IP"},
+            search_params=self._search_params(),
         )
         return [
             StoredHit(e["video_id"], "visual", e["start"], e["end"], float(h["distance"]))
@@ -412,7 +459,7 @@ class MilvusStore:
         res = self._call(
             self.client.search, self.faces_name, data=[np.asarray(vector, dtype=np.float32).tolist()],
             anns_field="vector", limit=limit, filter=scoped(tenant, flt), output_fields=["video_id"],
-            search_params={"metric_type": "IP"},
+            search_params=self._search_params(),
         )
         return [(int(h["id"]), float(h["distance"])) for h in res[0]]
 
