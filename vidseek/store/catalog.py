@@ -611,13 +611,13 @@ class Catalog(FacesMixin):
 
         Each job goes to one claimant, however many servers ask at once: PostgreSQL skips rows another
         transaction holds (FOR UPDATE SKIP LOCKED); SQLite takes its write lock for the read and write."""
-        now = time.time()
-        claim = ("UPDATE jobs SET state='running', owner=?, started_at=?, heartbeat_at=?, error=NULL, "
+        now = self.db.NOW  # heartbeats are the database's time: servers' clocks may disagree
+        claim = (f"UPDATE jobs SET state='running', owner=?, started_at={now}, heartbeat_at={now}, error=NULL, "
                  "cancel_requested=0 WHERE id = ? AND state = 'queued'")
         with self.db.transaction():
             lock = " FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""
             row = self.db.execute("SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1" + lock).fetchone()
-            if row is None or not self.db.execute(claim, (owner, now, now, row["id"])).rowcount:
+            if row is None or not self.db.execute(claim, (owner, row["id"])).rowcount:
                 return None
         return self.job(row["id"])
 
@@ -626,8 +626,8 @@ class Catalog(FacesMixin):
 
         Returns False when the job is no longer this owner's or someone asked to cancel it: stop it."""
         sets = "".join(f", {k} = ?" for k in progress)
-        changed = self._run(f"UPDATE jobs SET heartbeat_at = ?{sets} WHERE id = ? AND owner = ? AND state = 'running' "
-                            "AND cancel_requested = 0", [time.time(), *progress.values(), job_id, owner])
+        changed = self._run(f"UPDATE jobs SET heartbeat_at = {self.db.NOW}{sets} WHERE id = ? AND owner = ? "
+                            "AND state = 'running' AND cancel_requested = 0", [*progress.values(), job_id, owner])
         return changed > 0
 
     def cancel_queued(self, job_id: int) -> bool:
@@ -656,13 +656,12 @@ class Catalog(FacesMixin):
 
     def requeue_stale(self, lease_seconds: float) -> int:
         """Running jobs whose owner has sent no heartbeat for `lease_seconds` (it died) are queued again."""
-        now = time.time()
-        stale = "state='running' AND (heartbeat_at IS NULL OR heartbeat_at < ?)"
+        stale = f"state='running' AND (heartbeat_at IS NULL OR heartbeat_at < {self.db.NOW} - ?)"
         with self.db.transaction():  # a job someone asked to stop stays stopped
             self.db.execute(f"UPDATE jobs SET state='cancelled', finished_at=?, owner=NULL WHERE {stale} "
-                            "AND cancel_requested = 1", (now, now - lease_seconds))
+                            "AND cancel_requested = 1", (time.time(), lease_seconds))
             return self.db.execute("UPDATE jobs SET state='queued', percent=0, stage=NULL, owner=NULL "
-                                   f"WHERE {stale}", (now - lease_seconds,)).rowcount
+                                   f"WHERE {stale}", (lease_seconds,)).rowcount
 
 
 def _library(row: Row) -> LibraryRecord:

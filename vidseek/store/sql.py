@@ -68,6 +68,7 @@ class SqliteDB:
 
     dialect = "sqlite"
     shared = False  # one process per data dir (store/lock.py), so nothing is claimed from other servers
+    NOW = "((julianday('now') - 2440587.5) * 86400.0)"  # the database's clock, in Unix seconds
     IntegrityError: type[Exception] = sqlite3.IntegrityError
 
     def __init__(self, path: Path, read_only: bool = False):
@@ -160,6 +161,8 @@ class PostgresDB:
 
     dialect = "postgresql"
     shared = True
+    # The server's clock: job leases compare heartbeats written by different machines, whose clocks differ.
+    NOW = "EXTRACT(EPOCH FROM clock_timestamp())::DOUBLE PRECISION"
 
     def __init__(self, url: str, read_only: bool = False):
         try:
