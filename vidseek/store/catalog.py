@@ -547,8 +547,10 @@ class Catalog(FacesMixin):
         out: dict[int, list[SegmentRecord]] = {i: [] for i in ids}
         for chunk in (ids[i : i + 900] for i in range(0, len(ids), 900)):
             marks = ",".join("?" * len(chunk))
-            for r in self._all(f"SELECT * FROM segments WHERE video_id IN ({marks}) ORDER BY video_id, start", chunk):
-                out[r["video_id"]].append(SegmentRecord(r["video_id"], r["idx"], r["start"], r["end"], r["thumbnail"]))
+            sql = (f'SELECT video_id, idx, start, "end", thumbnail FROM segments WHERE video_id IN ({marks}) '
+                   "ORDER BY video_id, start")
+            for vid, idx, start, end, thumbnail in self._all(sql, chunk):  # unpacked: thousands of rows a search
+                out[vid].append(SegmentRecord(vid, idx, start, end, thumbnail))
         return out
 
     def shots_for(self, videos: Iterable[VideoRecord]) -> dict[int, Shots]:
@@ -670,10 +672,10 @@ def _library(row: Row) -> LibraryRecord:
 
 
 def _job(row: Row) -> JobRecord:
-    return JobRecord(**dict(row))
+    return JobRecord(**dict(zip(row.keys(), row)))
 
 
 def _video(row: Row) -> VideoRecord:
-    data = dict(row)
+    data = dict(zip(row.keys(), row))
     data["routes"] = json.loads(data["routes"] or "{}")
     return VideoRecord(**data)

@@ -44,23 +44,20 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-class Row:
-    """A result row read by column name or position, as `sqlite3.Row` is (`dict(row)` works too)."""
+class Row(tuple):
+    """A result row read by column name or position, as `sqlite3.Row` is (`dict(zip(row.keys(), row))`).
 
-    __slots__ = ("_index", "_values")
+    A tuple, so unpacking a row costs what it costs for a plain one; each query's rows share a
+    subclass that holds the column names (`_pg_rows`)."""
 
-    def __init__(self, index: dict[str, int], values: Sequence[Any]):
-        self._index = index
-        self._values = values
+    __slots__ = ()
+    _index: dict[str, int] = {}
 
-    def __getitem__(self, key: int | str) -> Any:
-        return self._values[key] if isinstance(key, int) else self._values[self._index[key]]
+    def __getitem__(self, key):  # noqa: ANN001 - int, slice or column name
+        return tuple.__getitem__(self, self._index[key] if isinstance(key, str) else key)
 
     def keys(self) -> list[str]:
         return list(self._index)
-
-    def __len__(self) -> int:
-        return len(self._values)
 
 
 class SqliteDB:
@@ -268,8 +265,7 @@ class PostgresDB:
 
 def _pg_rows(cursor: Any) -> Any:
     names = [c.name for c in cursor.description or ()]
-    index = {n: i for i, n in enumerate(names)}
-    return lambda values: Row(index, values)
+    return type("Row", (Row,), {"__slots__": (), "_index": {n: i for i, n in enumerate(names)}})
 
 
 def connect(target: str | Path, read_only: bool = False) -> SqliteDB | PostgresDB:
