@@ -243,8 +243,9 @@ def test_a_shared_catalog_refuses_a_second_milvus_lite(postgres, tmp_path):
     from vidseek.settings import Settings
 
     url = postgres.new_database()
-    with Engine(Settings(data_dir=tmp_path / "a", catalog_url=url)):
-        pass
+    with Engine(Settings(data_dir=tmp_path / "a", catalog_url=url)) as engine:
+        said = engine.tenant().status()["catalog"]
+        assert said.startswith("PostgreSQL (postgresql://vidseek:***@127.0.0.1:") and postgres.password not in said
     with Engine(Settings(data_dir=tmp_path / "a", catalog_url=url)):  # the same data dir again: fine
         pass
     with pytest.raises(StoreError, match="Milvus Lite serves one process") as refused:

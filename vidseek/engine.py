@@ -363,6 +363,7 @@ class Tenant:
         info = {
             "data_dir": str(settings.data_dir),
             "store": settings.milvus_uri or f"Milvus Lite ({settings.milvus_target})",
+            "catalog": _catalog_name(settings),
             "tenant": self.name,
             "libraries": [lib.name for lib in self.libraries()],
             "videos": len(done),
@@ -463,6 +464,14 @@ class LibraryHandle:
     def search(self, text: str | None = None, image: np.ndarray | bytes | str | Path | None = None,
                face: np.ndarray | bytes | str | Path | None = None, clip: str | Path | None = None) -> Search:
         return self.tenant.search(text, image, face, clip).where(library_id=self.id)
+
+
+def _catalog_name(settings: Settings) -> str:
+    if settings.catalog_url:
+        from vidseek.store.sql import redact
+
+        return f"PostgreSQL ({redact(settings.catalog_url)})"
+    return f"SQLite ({settings.data_dir / 'catalog.sqlite'})"
 
 
 def _versions(videos: list[VideoRecord]) -> dict[str, list[str]]:

@@ -233,6 +233,8 @@ def _add_local_status(settings, info: dict) -> None:
 
 def _print_status(info: dict) -> None:
     out.print(f"data dir   {info['data_dir']}\nstore      {info['store']}")
+    if info.get("catalog"):  # a server on the data dir may not say (an older one)
+        out.print(f"catalog    {info['catalog']}")
     out.print(f"videos     {info['videos']} ({info['hours']:.2f} h), segments {info['segments']}, "
               f"failed {len(info['failed'])}, incomplete {len(info['incomplete'])}")
     for route, counts in info["routes"].items():

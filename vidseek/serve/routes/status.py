@@ -21,7 +21,7 @@ def status_of(tenant: Tenant, videos: bool, owner: bool) -> dict[str, Any]:
     info = tenant.status(videos)
     if owner:
         return info
-    for key in ("data_dir", "store"):
+    for key in ("data_dir", "store", "catalog"):
         info.pop(key, None)
     for entry in info["failed"] + info.get("video_list", []):
         entry["name"] = PurePath(entry.pop("path")).name
