@@ -81,6 +81,41 @@ class FileResult:
     note: str | None = None  # e.g. "12 stored text rows embedded"
 
 
+@dataclass
+class Plan:
+    """What `VideoIndexer.plan` decided one file needs: `todo` routes, from scratch ("indexed") or on
+    top of what is stored ("updated")."""
+
+    path: Path
+    size: int
+    mtime: float
+    digest: str
+    todo: list[str]
+    old: VideoRecord | None  # the catalog's record before this run
+    status: str  # indexed | updated
+    t0: float
+    source: str | None = None
+
+    @property
+    def fresh(self) -> bool:
+        """New or changed content: nothing stored before is kept."""
+        return self.status == "indexed"
+
+    @property
+    def resumable(self) -> bool:
+        """An update that leaves the stored shots and thumbnails alone: stopped half-way, the video
+        stays searchable with its other routes."""
+        return not self.fresh and not {VISUAL, OCR} & set(self.todo)
+
+
+def embedding_after(fresh: bool, previous: str | None, tag: str | None, unembedded: int) -> str | None:
+    """A video's embedding tag once a run's rows are stored (`tag`: the text model that embedded them,
+    None: none did; `unembedded`: rows stored without a vector). Rows kept from before count too."""
+    if tag is None or unembedded or not (fresh or previous == tag):
+        return None
+    return tag
+
+
 class StageClock:
     """Wall time per stage, for progress reports and the benchmark."""
 
@@ -205,7 +240,6 @@ class VideoIndexer:
         self.analyzers = analyzers
         self.on_event = on_event or (lambda e: None)
         self.library = library
-        self.source: str | None = None
         self.clock = StageClock()
         self._unembedded = 0  # text rows of the current file stored without a vector
 
@@ -253,8 +287,17 @@ class VideoIndexer:
 
     def index(self, path: Path, source: str | None = None) -> FileResult:
         """Index one file into this indexer's library; `source` is how its tenant names the file."""
+        plan = self.plan(path, source)
+        if isinstance(plan, FileResult):
+            return plan
+        return self._embed_rest(self._run(plan))
+
+    def plan(self, path: Path, source: str | None = None) -> FileResult | Plan:
+        """Decide what `path` needs: a `Plan` of the routes to (re)build, or the file's result when it
+        needs nothing (unchanged: "skipped", after giving stored rows missing vectors) or cannot be read.
+
+        Nothing is decoded here; the catalog learns the file's new mtime when only that changed."""
         t0 = time.monotonic()
-        self.source = source
         key = str(path)
         try:
             st = path.stat()
@@ -269,12 +312,12 @@ class VideoIndexer:
             return FileResult(key, "failed", f"cannot read file: {exc.strerror or exc}")
         if not (done and rec.content_hash == digest):
             enabled = [r for r in ROUTES if r in self.settings.routes]  # a library may turn routes off
-            return self._embed_rest(self._run(path, st.st_size, st.st_mtime, digest, enabled, rec, t0, "indexed"))
+            return Plan(path, st.st_size, st.st_mtime, digest, enabled, rec, "indexed", t0, source)
         if not same_stat:
             self.catalog.touch(rec.id, st.st_mtime)
         todo = self.stale_routes(rec)
         if todo:
-            return self._embed_rest(self._run(path, st.st_size, st.st_mtime, digest, todo, rec, t0, "updated"))
+            return Plan(path, st.st_size, st.st_mtime, digest, todo, rec, "updated", t0, source)
         result = FileResult(key, "skipped", duration=rec.duration, routes=rec.routes, video_id=rec.id)
         return self._embed_rest(result, rec.embedding, t0)
 
@@ -302,25 +345,22 @@ class VideoIndexer:
         return result
 
     # run ----------------------------------------------------------------------------------
-    def _run(self, path: Path, size: int, mtime: float, digest: str, todo: list[str],
-             old: VideoRecord | None, t0: float, status: str) -> FileResult:
+    def _run(self, plan: Plan) -> FileResult:
+        path, todo, old, status = plan.path, plan.todo, plan.old, plan.status
         key = str(path)
         try:
             info = probe(path)
         except Exception as exc:  # a MediaError says what is wrong with the file; anything else is a bug
             problem = exc.problem if isinstance(exc, MediaError) else internal_error(path, exc)
-            if old is None or old.status != "done":
-                rec = self.catalog.start_video(self.library, key, size, mtime, digest, self.source)
-                self.catalog.fail_video(rec.id, problem)
+            self.fail_unreadable(plan, problem)
             return FileResult(key, "failed", problem)
         previous = old.embedding if old is not None else None
-        rec = self.catalog.start_video(self.library, key, size, mtime, digest, self.source)
+        rec = self.start(plan)
         self.catalog.set_duration(rec.id, info.duration)
         self.clock = StageClock()
         self._unembedded = 0
-        fresh = status == "indexed"  # new or changed content: nothing stored before is kept
+        fresh, resumable = plan.fresh, plan.resumable
         routes = {} if fresh else {r: v for r, v in rec.routes.items() if r not in todo}  # kept as they are
-        resumable = not fresh and not {VISUAL, OCR} & set(todo)  # stored shots and thumbnails stay untouched
         try:
             self.store.delete_video(rec.id, None if fresh else todo)  # leftovers of a crash or an older model
             routes.update(self._analyze(rec, info, todo, path, fresh))
@@ -344,16 +384,21 @@ class VideoIndexer:
             self.store.delete_video(rec.id)
             self.catalog.fail_video(rec.id, problem)
             return FileResult(key, "failed", problem, info.duration, video_id=rec.id)
-        self.catalog.finish_video(rec.id, routes, self._embedding_after(fresh, previous))
-        return FileResult(key, status, None, info.duration, time.monotonic() - t0, routes, self.clock.seconds,
+        embedder = self.embedder
+        tag = embedding_after(fresh, previous, embedder.tag if embedder is not None else None, self._unembedded)
+        self.catalog.finish_video(rec.id, routes, tag)
+        return FileResult(key, status, None, info.duration, time.monotonic() - plan.t0, routes, self.clock.seconds,
                           video_id=rec.id)
 
-    def _embedding_after(self, fresh: bool, previous: str | None) -> str | None:
-        """The video's embedding tag once this run's rows are stored: rows kept from before count too."""
-        embedder = self.embedder
-        if embedder is None or self._unembedded or not (fresh or previous == embedder.tag):
-            return None
-        return embedder.tag
+    def start(self, plan: Plan) -> VideoRecord:
+        """Mark the planned file 'indexing' (a new file gets its id here), before any of its rows is written."""
+        return self.catalog.start_video(self.library, str(plan.path), plan.size, plan.mtime, plan.digest,
+                                        plan.source)
+
+    def fail_unreadable(self, plan: Plan, problem: str) -> None:
+        """The file cannot be decoded: say so in the catalog, unless an indexed version of it stays searchable."""
+        if plan.old is None or plan.old.status != "done":
+            self.catalog.fail_video(self.start(plan).id, problem)
 
     def _keep_the_rest(self, rec: VideoRecord, kept: dict[str, dict], todo: list[str], note: str) -> None:
         """An update stopped half-way: the video stays searchable with its other routes; `todo` is redone later."""
@@ -503,7 +548,7 @@ class VideoIndexer:
         if fp.dna is not None:
             with self.clock.stage("store"):
                 out[DNA] = fp.dna.store(fp.rec, self.catalog, self.store, fp.duration)
-            out[DNA].update(self._copies_note(fp))
+            out[DNA].update(self._copies_note(fp.rec, fp.dna.fingerprint))
         return out
 
     def _tap_frames(self, fp: _FramePass, frames: Iterable[Frame]) -> Iterator[Frame]:
@@ -522,8 +567,6 @@ class VideoIndexer:
 
     def _store_faces(self, fp: _FramePass) -> dict:
         """File the video's face tracks (catalog, then Milvus under the same ids) and their people."""
-        from vidseek.index.faces import assign_people
-
         rec = fp.rec
         with self.clock.stage(FACE):
             rows = fp.faces.finish()
@@ -535,21 +578,26 @@ class VideoIndexer:
                                           "video_id": rec.id, "start": float(r["start"]), "end": float(r["end"]),
                                           "vector": r["vector"]} for i, r in zip(ids, rows)])
         with self.clock.stage(FACE):
-            assign_people(self.catalog, rec.tenant, video_id=rec.id)
+            self._file_people(rec)
         return {"state": "done", "version": self.analyzers.version(FACE), "rows": len(rows)}
 
-    def _copies_note(self, fp: _FramePass) -> dict:
+    def _file_people(self, rec: VideoRecord) -> None:
+        """File the video's new face tracks under people (known ones, or new)."""
+        from vidseek.index.faces import assign_people
+
+        assign_people(self.catalog, rec.tenant, video_id=rec.id)
+
+    def _copies_note(self, rec: VideoRecord, fingerprint: Any) -> dict:
         """"copy of X": the route's note when this video's picture matches an indexed video's (it is
         indexed anyway; `vidseek duplicates` lists every group)."""
         from vidseek.search.copies import find_copies
 
         try:
             with self.clock.stage(DNA):
-                found = find_copies(self.store, self.catalog, fp.rec.tenant, fp.dna.fingerprint,
-                                    exclude={fp.rec.id}, limit=3, frames=_COPY_CHECK_FRAMES,
-                                    cropped_frames=_COPY_CHECK_CROPPED)
+                found = find_copies(self.store, self.catalog, rec.tenant, fingerprint, exclude={rec.id}, limit=3,
+                                    frames=_COPY_CHECK_FRAMES, cropped_frames=_COPY_CHECK_CROPPED)
         except VidseekError as exc:  # the copy check is a note: it never fails the video
-            log.warning("copy check for %s failed: %s", fp.path, exc)
+            log.warning("copy check for %s failed: %s", rec.path, exc)
             return {}
         if not found:
             return {}
