@@ -43,6 +43,7 @@ from vidseek.store.lock import DataDirLock
 if TYPE_CHECKING:  # loaded on first use: a no-op re-index never needs NumPy, the store or search
     import numpy as np
 
+    from vidseek.index.cluster import RayCluster
     from vidseek.search.copies import CopyGroup, CopyMatch
     from vidseek.search.query import Search, SearchDeps
     from vidseek.store.milvus import MilvusStore
@@ -432,18 +433,44 @@ class LibraryHandle:
     def index(self, paths: Iterable[str | Path], on_event: Progress | None = None,
               on_file: Callable[[FileResult], None] | None = None,
               on_scan: Callable[[list[Path]], None] | None = None,
-              source: Callable[[Path], str | None] | None = None) -> IndexReport:
+              source: Callable[[Path], str | None] | None = None,
+              ray: str | RayCluster | None = None) -> IndexReport:
         """Index files and folders. Unchanged files are skipped; bad files are reported, not fatal.
 
         `on_scan(files)` is called once the folders are walked (e.g. to size a progress bar),
         `on_file(result)` after each file, `on_event(event)` as stages progress (it may raise
         `Cancelled` to stop the current file), and `source(path)` names a file for its tenant.
+
+        `ray`: analyse the files on a Ray cluster (an address, 'local', or a connected
+        `vidseek.index.cluster.RayCluster`); this process still decides and writes. `on_event` then
+        gets one event for the whole cluster (stage "cluster", in bytes of files through).
         """
         engine = self.tenant.engine
-        files, problems = scan(paths, skip=engine.settings.data_dir)
-        if on_scan is not None:
-            on_scan(files)
-        report = IndexReport(problems=[(p.path, p.problem) for p in problems])
+        cluster = None
+        if isinstance(ray, str):
+            from vidseek.index.cluster import RayCluster
+
+            cluster = ray = RayCluster.connect(ray)  # an unreachable address fails before any file is read
+        try:
+            files, problems = scan(paths, skip=engine.settings.data_dir)
+            if on_scan is not None:
+                on_scan(files)
+            report = IndexReport(problems=[(p.path, p.problem) for p in problems])
+            if ray is not None:
+                s = engine.settings
+                report.results = ray.index(self.indexer(), files, source, on_file, on_event, s.ray_workers,
+                                           s.ray_worker_cpus)
+            else:
+                self._index_here(files, report, on_event, on_file, source)
+        finally:
+            if cluster is not None:
+                cluster.close()
+        report.unavailable = engine.analyzers.unavailable()
+        return report
+
+    def _index_here(self, files: list[Path], report: IndexReport, on_event: Progress | None,
+                    on_file: Callable[[FileResult], None] | None,
+                    source: Callable[[Path], str | None] | None) -> None:
         indexer = self.indexer(on_event)
         for path in files:
             try:
@@ -455,8 +482,6 @@ class LibraryHandle:
             report.results.append(result)
             if on_file is not None:
                 on_file(result)
-        report.unavailable = engine.analyzers.unavailable()
-        return report
 
     def videos(self) -> list[VideoRecord]:
         return self.tenant.videos(self.id)

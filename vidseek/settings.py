@@ -88,6 +88,15 @@ class Settings(BaseModel):
     job_lease_seconds: float = Field(
         default=60.0, ge=2, le=3600, description="With a shared catalog: a running job whose server has sent no "
         "heartbeat for this long is taken over by another server")
+    ray_address: str | None = Field(
+        default=None, description="Index on this Ray cluster (HOST:PORT, ray://HOST:PORT, auto), or 'local' to "
+        "start Ray on this machine; unset = index in this process. Needs `pip install \"vidseek[cluster]\"`")
+    ray_workers: int | None = Field(
+        default=None, ge=1, description="Analysis workers on the Ray cluster; unset = as many as its CPUs hold "
+        "at VIDSEEK_RAY_WORKER_CPUS each")
+    ray_worker_cpus: float = Field(
+        default=2.0, gt=0, le=256, description="CPUs each Ray worker reserves (and its models' threads when "
+        "VIDSEEK_THREADS is 0)")
 
     # media
     frame_rate: float = Field(default=1.0, gt=0, le=30, description="Frames sampled per second")

@@ -49,23 +49,42 @@ def index(
     data_dir: DataDir = None,
     routes: Annotated[Optional[str], typer.Option(help=f"Comma list of routes to index: {','.join(ROUTES)}")] = None,  # noqa: UP045
     library: Annotated[str, typer.Option("--library", "-l", help="Library to add them to (made if new)")] = "default",
+    ray: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--ray", metavar="ADDRESS", help="Analyse on this Ray cluster (HOST:PORT, auto), or 'local' to start Ray "
+        "here; default VIDSEEK_RAY_ADDRESS. Needs pip install 'vidseek[cluster]'")] = None,
+    ray_workers: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        "--ray-workers", min=1, help="Workers on the Ray cluster (default: its CPUs / VIDSEEK_RAY_WORKER_CPUS)",
+    )] = None,
 ) -> None:
     """Index videos: frames (1 fps) -> shots -> visual, speech, on-screen text, title."""
-    overrides = {"routes": routes} if routes else {}
+    overrides: dict = {"routes": routes} if routes else {}
+    if ray_workers is not None:
+        overrides["ray_workers"] = ray_workers
+    cluster = None
     try:
+        address = ray or load_settings(data_dir, **overrides).ray_address
+        if address:  # reached first: an unreachable cluster leaves nothing written, not even the data dir
+            from vidseek.index.cluster import RayCluster
+
+            cluster = RayCluster.connect(address)
         lib = open_engine(data_dir, **overrides)
     except VidseekError as exc:
+        if cluster is not None:
+            cluster.close()
         fail(exc)
     try:
         with lib:
-            report = _index_with_progress(lib.tenant().library(library, create=True), paths)
+            report = _index_with_progress(lib.tenant().library(library, create=True), paths, cluster)
     except VidseekError as exc:
         fail(exc)
+    finally:
+        if cluster is not None:
+            cluster.close()
     _print_report(report)
     raise typer.Exit(1 if report.failed else 0)
 
 
-def _index_with_progress(lib, paths: list[Path]):
+def _index_with_progress(lib, paths: list[Path], cluster=None):
     columns = [TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                MofNCompleteColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as bar:
@@ -73,6 +92,11 @@ def _index_with_progress(lib, paths: list[Path]):
         stages: dict[str, int] = {}
 
         def on_event(e) -> None:
+            if e.stage == "cluster":  # the whole cluster's progress, in bytes of files through
+                if e.stage not in stages:
+                    stages[e.stage] = bar.add_task(f"Ray: {e.path}", total=max(e.total, 0.01))
+                bar.update(stages[e.stage], total=max(e.total, 0.01), completed=min(e.done, e.total))
+                return
             if e.stage not in stages:
                 stages[e.stage] = bar.add_task(e.stage, total=max(e.total, 0.01))
             task = stages[e.stage]
@@ -81,8 +105,9 @@ def _index_with_progress(lib, paths: list[Path]):
 
         def on_file(r) -> None:
             bar.advance(overall)
-            for task in stages.values():
-                bar.update(task, completed=0)
+            for stage, task in stages.items():
+                if stage != "cluster":
+                    bar.update(task, completed=0)
             if r.status == "failed":
                 bar.console.print(f"[red]✗[/red] {one_line(r.path)}: {one_line(r.error)}")
             elif r.status != "skipped":
@@ -92,7 +117,7 @@ def _index_with_progress(lib, paths: list[Path]):
         def on_scan(files: list[Path]) -> None:
             bar.update(overall, total=len(files))
 
-        return lib.index(paths, on_event=on_event, on_file=on_file, on_scan=on_scan)
+        return lib.index(paths, on_event=on_event, on_file=on_file, on_scan=on_scan, ray=cluster)
 
 
 def _print_report(report) -> None:

@@ -149,5 +149,11 @@ class Analyzers:
                     return None
             return self._idle[route]
 
+    def note_unavailable(self, route: str, reason: str) -> None:
+        """Remember that `route`'s model cannot load elsewhere (a Ray worker said so): reported once, not retried."""
+        with self._lock:
+            if route not in self._models:
+                self._reasons.setdefault(route, reason)
+
     def unavailable(self) -> dict[str, str]:
         return dict(self._reasons)
