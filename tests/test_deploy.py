@@ -39,6 +39,19 @@ def test_compose_names_real_settings_and_two_servers_share_one_catalog_and_milvu
     assert "server vidseek-1:8765" in upstream and "server vidseek-2:8765" in upstream
 
 
+def test_compose_has_a_ray_head_and_workers_on_the_same_image_and_mounts():
+    services = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    head, worker = services["ray-head"], services["ray-worker"]
+    assert "--head" in head["command"] and "--num-cpus=0" in head["command"]  # the head schedules and drives
+    assert "--address=ray-head:6379" in worker["command"]
+    assert worker["depends_on"]["ray-head"]["condition"] == "service_healthy"
+    for node in (head, worker, services["vidseek-1"]):  # one image (one Ray version), the same paths everywhere
+        assert node["image"] == "vidseek:local"
+        assert any(v.endswith(":/media:ro") for v in node["volumes"]) and "models:/models" in node["volumes"]
+    assert head["environment"]["VIDSEEK_CATALOG_URL"] == services["vidseek-1"]["environment"]["VIDSEEK_CATALOG_URL"]
+    assert "cluster" in (DEPLOY / "Dockerfile").read_text().split("pip install", 1)[1].splitlines()[0]
+
+
 def test_helm_values_parse_and_ask_for_a_milvus_cluster():
     values = yaml.safe_load((DEPLOY / "helm" / "milvus-values.yaml").read_text())
     assert values["cluster"]["enabled"] is True
