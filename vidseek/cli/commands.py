@@ -92,10 +92,11 @@ def _index_with_progress(lib, paths: list[Path], cluster=None):
         stages: dict[str, int] = {}
 
         def on_event(e) -> None:
-            if e.stage == "cluster":  # the whole cluster's progress, in bytes of files through
+            if e.stage == "cluster":  # the whole cluster's progress (bytes through), shown in files' worth
+                files = bar.tasks[overall].total or 1
                 if e.stage not in stages:
-                    stages[e.stage] = bar.add_task(f"Ray: {e.path}", total=max(e.total, 0.01))
-                bar.update(stages[e.stage], total=max(e.total, 0.01), completed=min(e.done, e.total))
+                    stages[e.stage] = bar.add_task(f"Ray: {e.path}", total=files)
+                bar.update(stages[e.stage], total=files, completed=files * min(e.done / max(e.total, 1e-9), 1.0))
                 return
             if e.stage not in stages:
                 stages[e.stage] = bar.add_task(e.stage, total=max(e.total, 0.01))
