@@ -95,7 +95,7 @@ class Settings(BaseModel):
         default=None, ge=1, description="Analysis workers on the Ray cluster; unset = as many as its CPUs hold "
         "at VIDSEEK_RAY_WORKER_CPUS each")
     ray_worker_cpus: float = Field(
-        default=2.0, gt=0, le=256, description="CPUs each Ray worker reserves (and its models' threads when "
+        default=1.0, gt=0, le=256, description="CPUs each Ray worker reserves (and its models' threads when "
         "VIDSEEK_THREADS is 0)")
 
     # media

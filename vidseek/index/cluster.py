@@ -85,7 +85,7 @@ def _node() -> str:
 class _Worker:
     """A Ray actor's body: holds the models (one `Analyzers` per library settings) for its lifetime."""
 
-    def __init__(self, cpus: float = 2.0) -> None:
+    def __init__(self, cpus: float = 1.0) -> None:
         self._analyzers: dict[str, Any] = {}
         self.node = _node()
         self.cpus = cpus
@@ -180,7 +180,7 @@ class RayCluster:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def start_workers(self, count: int | None = None, cpus: float = 2.0) -> int:
+    def start_workers(self, count: int | None = None, cpus: float = 1.0) -> int:
         """Start the analysis actors: `count`, or as many as the cluster's CPUs hold at `cpus` each."""
         ray = _ray()
         if self._workers:
@@ -206,7 +206,7 @@ class RayCluster:
 
     def index(self, indexer: VideoIndexer, files: Iterable[Path], source: Callable[[Path], str | None] | None = None,
               on_file: Callable[[FileResult], None] | None = None, on_event: Progress | None = None,
-              workers: int | None = None, cpus: float = 2.0) -> list[FileResult]:
+              workers: int | None = None, cpus: float = 1.0) -> list[FileResult]:
         """Index `files` (already scanned) into the indexer's library; one result per file, in finishing order."""
         ray = _ray()
         n = self.start_workers(workers, cpus)
