@@ -159,7 +159,13 @@ def test_kill_9_mid_query_then_the_next_call_works(fresh):
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err
     assert Path(json.loads(out)["moments"][0]["path"]).name == "kite.mp4"
-    assert server_info(data)["pid"] not in (info["pid"], second["pid"])
+    # That search either replaced the resident, or, when none could start at that moment (seen once in
+    # CI, under load; `ensure` returns None), answered from the data dir itself: the next one has one.
+    if server_info(data) is None:
+        assert names(search(data, env, "yellow kite"))[0][0] == "kite.mp4"
+    third = server_info(data)
+    assert third is not None, f"no resident took the killed one's place; the search said: {err}"
+    assert third["pid"] not in (info["pid"], second["pid"])
     assert len(live_residents(data)) == 1
 
 
