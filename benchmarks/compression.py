@@ -21,7 +21,9 @@ raw R@1 of the right passage per scheme (small: 100 passages; it says whether ra
 Bytes per video hour use the text rows per hour that real indexing produced (the catalog of a data
 dir given with --data, e.g. benchmarks/noop_reindex.py's index of ../shared/media), times each
 scheme's bytes per vector. Milvus Lite 2.5.1 is checked for the binary stage: the codes go into a
-BINARY_VECTOR field with BIN_FLAT/HAMMING and its top-R candidates are compared with numpy's.
+BINARY_VECTOR field with BIN_FLAT/HAMMING and its top-R candidates are compared with numpy's; then
+the vectors go through vidseek's own store (VIDSEEK_TEXT_COMPRESSION=none, then binary at several
+re-rank depths) for recall@10 and time per query as search sees them.
 Not a test: it prints numbers (and writes --json).
 """
 
@@ -228,6 +230,40 @@ def milvus_binary_check(db: np.ndarray, q: np.ndarray, r: int) -> dict:
     return {"queries_equal": int(sum(agree)), "queries": len(q), "ms_per_query_batched": ms}
 
 
+def store_check(db: np.ndarray, q: np.ndarray, truth: np.ndarray, depths: tuple[int, ...]) -> list[dict]:
+    """The same vectors through vidseek's store on a real Milvus Lite file: VIDSEEK_TEXT_COMPRESSION=none,
+    then binary at each re-rank depth (the first binary open migrates the rows, timed). Recall@K of
+    `search_text_dense` against numpy's exact top K, and its median time, one query per request."""
+    from vidseek.store.milvus import MilvusStore
+
+    folder = Path(tempfile.mkdtemp(prefix="vidseek-compress-store-"))
+    rows = [{"tenant": "default", "library_id": 1, "video_id": i + 1, "route": "speech", "start": 0.0, "end": 1.0,
+             "text": f"p{i}", "dense": v, "ev": "bench"} for i, v in enumerate(db)]
+    runs = [("float32 (none)", {})] + [(f"binary, re-rank {d}", {"text_compression": "binary",
+                                                                  "text_rerank_depth": d}) for d in depths]
+    out = []
+    for n, (label, kw) in enumerate(runs):
+        t = time.perf_counter()
+        store = MilvusStore(Settings(data_dir=folder, **kw), text_dim=db.shape[1])
+        opened = time.perf_counter() - t
+        if n == 0:
+            store.insert_text(rows)
+            store.wait_indexed()
+        for v in q[:10]:
+            store.search_text_dense(v, K, "default")  # warm
+        times, found = [], []
+        for v in q:
+            t = time.perf_counter()
+            hits = store.search_text_dense(v, K, "default")
+            times.append(time.perf_counter() - t)
+            found.append([int(h.text[1:]) for h in hits])
+        store.close()
+        out.append({"mode": label, "recall_at_10": recall(np.array(found), truth),
+                    "p50_ms": statistics.median(times) * 1000,
+                    "p95_ms": float(np.percentile(times, 95)) * 1000, "open_s": opened})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--passages", type=int, default=6000)
@@ -272,10 +308,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nMilvus Lite BINARY_VECTOR/BIN_FLAT/HAMMING, top 100: numpy's distances for "
               f"{milvus['queries_equal']} of {milvus['queries']} queries; {milvus['ms_per_query_batched']:.1f} ms "
               f"a query ({len(q)} in one request, {len(db)} rows)")
+    store = None
+    if not args.no_milvus:
+        store = store_check(db, q, truth, (50, 100, 200, 400))
+        print(f"\nthrough vidseek's store (MilvusStore.search_text_dense, Milvus Lite, {len(db)} rows, one query a "
+              "request):\n\n| VIDSEEK_TEXT_COMPRESSION | recall@10 | p50 / p95 ms | store open s |\n|---|---|---|---|")
+        for r in store:
+            print(f"| {r['mode']} | {r['recall_at_10']:.3f} | {r['p50_ms']:.1f} / {r['p95_ms']:.1f} | "
+                  f"{r['open_s']:.1f} |")
     print(f"\ntook {time.perf_counter() - t0:.0f} s")
     if args.json:
         args.json.write_text(json.dumps({"passages": len(passages), "queries": len(queries), "dim": db.shape[1],
                                          "rows_per_hour": per_hour, "results": results, "milvus": milvus,
+                                         "store": store,
                                          "median_sentence_chars": statistics.median(map(len, passages))},
                                         indent=1))
     return 0

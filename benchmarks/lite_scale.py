@@ -9,7 +9,12 @@ reports how far it got.
 Random vectors cost what real ones cost to store and search. Their recall says nothing; recall on
 real vectors is benchmarks/compression.py.
 
+`--binary-too` also fills a second text collection with VIDSEEK_TEXT_COMPRESSION=binary (another
+collection prefix in the same Lite file, the same rows) and times its dense search beside the float
+one at each checkpoint.
+
     python benchmarks/lite_scale.py --checkpoints 100000,250000,500000,1000000 --budget 2700 --json /tmp/scale.json
+    python benchmarks/lite_scale.py --checkpoints 100000,250000 --binary-too --json /tmp/scale-binary.json
 """
 
 from __future__ import annotations
@@ -77,12 +82,16 @@ def _ms(samples: list[float]) -> dict[str, float]:
     return {"p50": round(statistics.median(s), 1), "p95": round(s[int(0.95 * (len(s) - 1))], 1)}
 
 
-def measure(store: MilvusStore, rng: np.random.Generator, queries: list[str], n: int) -> dict[str, dict]:
+def measure(store: MilvusStore, rng: np.random.Generator, queries: list[str], n: int,
+            binary: MilvusStore | None = None) -> dict[str, dict]:
     calls = {
         "search_text (BM25)": lambda q, v, w: store.search_text(q, 50, "default"),
         "search_text_dense": lambda q, v, w: store.search_text_dense(v, 50, "default"),
         "search_visual": lambda q, v, w: store.search_visual(w, 50, "default"),
     }
+    if binary is not None:
+        name = f"search_text_dense, binary + re-rank {binary.settings.text_rerank_depth}"
+        calls[name] = lambda q, v, w: binary.search_text_dense(v, 50, "default")
     out = {}
     for name, call in calls.items():
         tv, vv = _unit(rng, n + 5, TEXT_DIM), _unit(rng, n + 5, VISUAL_DIM)
@@ -104,6 +113,8 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--work", type=Path, default=None, help="data dir (default: a temporary one, removed)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--binary-too", action="store_true", help="also a binary-coded text collection, timed beside")
+    ap.add_argument("--depth", type=int, default=200, help="its re-rank depth (VIDSEEK_TEXT_RERANK_DEPTH)")
     args = ap.parse_args()
     checkpoints = sorted(int(c) for c in args.checkpoints.split(","))
     work = args.work or Path(tempfile.mkdtemp(prefix="vidseek-scale-"))
@@ -113,8 +124,12 @@ def main() -> None:
     queries = corpus.queries(rng, words, weights, args.queries + 5)
     store = MilvusStore(Settings(data_dir=work), text_dim=TEXT_DIM)
     store.ensure_visual(VISUAL_DIM)
+    binary = None
+    if args.binary_too:
+        binary = MilvusStore(Settings(data_dir=work, collection_prefix="vidseekbin", text_compression="binary",
+                                      text_rerank_depth=args.depth), text_dim=TEXT_DIM)
     report: dict = {"checkpoints": [], "budget_s": args.budget}
-    done, started, fill_s = 0, time.perf_counter(), 0.0
+    done, started, fill_s, binary_s = 0, time.perf_counter(), 0.0, 0.0
     try:
         for target in checkpoints:
             while done < target:
@@ -136,6 +151,10 @@ def main() -> None:
                 store.insert_visual(vis)
                 store.insert_text(txt)
                 fill_s += time.perf_counter() - t0
+                if binary is not None:
+                    t0 = time.perf_counter()
+                    binary.insert_text(txt)
+                    binary_s += time.perf_counter() - t0
                 done += n
                 if done % 50_000 == 0:
                     print(f"  {done:,} segments, {4 * done / fill_s:,.0f} rows/s so far, {fill_s:.0f} s", flush=True)
@@ -145,6 +164,8 @@ def main() -> None:
                 break
             t0 = time.perf_counter()
             store.wait_indexed(timeout=3600)
+            if binary is not None:
+                binary.wait_indexed(timeout=3600)
             wait_s = time.perf_counter() - t0
             last = report["checkpoints"][-1] if report["checkpoints"] else {"segments": 0, "fill_s": 0.0}
             point = {"segments": done, "rows": 4 * done, "fill_s": round(fill_s, 1),
@@ -152,10 +173,14 @@ def main() -> None:
                      "rows_per_s_since_last": round(4 * (done - last["segments"]) / (fill_s - last["fill_s"]), 1),
                      "wait_indexed_s": round(wait_s, 1),
                      "data_dir_mib": round(_dir_bytes(work) / 2**20, 1), "rss_mib": _rss_mib(),
-                     "query_ms": measure(store, rng, queries, args.queries)}
+                     "query_ms": measure(store, rng, queries, args.queries, binary)}
+            if binary is not None:
+                point["binary_text_rows_per_s"] = round(3 * done / binary_s, 1)
             report["checkpoints"].append(point)
             print(json.dumps(point), flush=True)
     finally:
+        if binary is not None:
+            binary.close()
         store.close()
         report["wall_s"] = round(time.perf_counter() - started, 1)
         if args.json:

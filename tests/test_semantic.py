@@ -241,6 +241,20 @@ def test_an_interrupted_migration_is_redone_from_the_old_collection(library, tmp
         assert len(stored) == rows and "half copied" not in stored
 
 
+def test_binary_text_codes_keep_search_by_meaning_without_embedding_again(library, tmp_path):
+    import shutil
+
+    data, folder = library
+    copy = tmp_path / "binary"
+    shutil.copytree(data, copy)
+    with vidseek.open(copy, text_compression="binary", routes="speech,ocr,title") as engine:
+        assert engine.store.text_name == "vidseek_text_896_bin"
+        assert _top(engine, "what time does the tower bell ring")[0][0] == "clock.mp4"
+        assert _top(engine, "how long to bake bread")[0][0] == "oven.mp4"
+        assert _top(engine, "real estate market in Guangzhou")[0][0] == "sign.mp4"
+        assert engine.index([folder]).count("skipped") == 4  # the vectors came along: nothing to embed
+
+
 # real clips --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def real(tmp_path_factory):

@@ -82,6 +82,14 @@ class Settings(BaseModel):
     milvus_search_params: dict[str, Any] = Field(
         default_factory=dict, description='Search parameters as JSON, e.g. {"ef": 128} (HNSW) or {"nprobe": 32} '
         "(IVF_*); unset = the index's defaults")
+    text_compression: Literal["none", "binary"] = Field(
+        default="none", description="How the text collection searches meaning: none = exact float32 search; "
+        "binary = a sign-bit code per row (112 B at 896-d, BIN_FLAT/HAMMING) finds VIDSEEK_TEXT_RERANK_DEPTH "
+        "rows, re-ranked exactly by their float vectors (recall@10 0.997 at 200, BENCHMARKS.md). Changing it "
+        "copies the text rows into a collection of the other kind once, vectors kept")
+    text_rerank_depth: int = Field(
+        default=200, ge=10, le=16384, description="With VIDSEEK_TEXT_COMPRESSION=binary: rows the binary stage "
+        "hands to the exact re-rank per query (at least the search's own limit)")
     catalog_url: str | None = Field(
         default=None, description="postgresql://USER:PASSWORD@HOST:PORT/DB: a catalog (and job queue) several "
         "servers share; unset = catalog.sqlite in the data dir")
@@ -205,6 +213,11 @@ class Settings(BaseModel):
         if not re.fullmatch(r"[A-Z][A-Z0-9_]{1,31}", value):
             raise ValueError("an index type name such as AUTOINDEX, FLAT, IVF_FLAT, HNSW or IVF_SQ8")
         return value
+
+    @field_validator("text_compression", mode="before")
+    @classmethod
+    def _compression_name(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("milvus_index_params", "milvus_search_params", mode="before")
     @classmethod
