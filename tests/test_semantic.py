@@ -253,6 +253,7 @@ def test_binary_text_codes_keep_search_by_meaning_without_embedding_again(librar
         assert _top(engine, "how long to bake bread")[0][0] == "oven.mp4"
         assert _top(engine, "real estate market in Guangzhou")[0][0] == "sign.mp4"
         assert engine.index([folder]).count("skipped") == 4  # the vectors came along: nothing to embed
+        assert engine.status()["store"].endswith("text vectors as binary codes, the best 200 re-ranked exactly")
 
 
 # real clips --------------------------------------------------------------------------------------

@@ -363,7 +363,9 @@ class Tenant:
             coverage[route] = {s: states.count(s) for s in sorted(set(states))}
         info = {
             "data_dir": str(settings.data_dir),
-            "store": settings.milvus_uri or f"Milvus Lite ({settings.milvus_target})",
+            "store": (settings.milvus_uri or f"Milvus Lite ({settings.milvus_target})") + (
+                f"; text vectors as binary codes, the best {settings.text_rerank_depth} re-ranked exactly"
+                if settings.text_compression == "binary" else ""),
             "catalog": _catalog_name(settings),
             "tenant": self.name,
             "libraries": [lib.name for lib in self.libraries()],
