@@ -429,10 +429,8 @@ class MilvusStore:
     def wait_indexed(self, timeout: float = 120.0) -> None:
         """Block until inserted rows are searchable (Lite indexes asynchronously)."""
         deadline = time.monotonic() + timeout
-        for name, field in ((self.text_name, "sparse"), (self.text_name, "dense"), (self.text_name, "code"),
-                            (self.visual_name, "vector"), (self.faces_name, "vector"), (self.dna_name, "code")):
-            if field == "code" and name == self.text_name and not self.binary:
-                continue
+        text = [(self.text_name, f) for f in ("sparse", "dense", *(("code",) if self.binary else ()))]
+        for name, field in (*text, (self.visual_name, "vector"), (self.faces_name, "vector"), (self.dna_name, "code")):
             if self.client.has_collection(name):
                 self._wait(name, field, deadline)
 
